@@ -1,0 +1,83 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import (
+    Channel,
+    ChannelSecret,
+    CrewAssignment,
+    IngestEvent,
+    ScreenToken,
+    Stream,
+    Studio,
+    User,
+)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        (_("Console"), {"fields": ("display_name", "language", "time_zone")}),
+    )
+    list_display = ("username", "display_name", "language", "time_zone", "is_active")
+
+
+@admin.register(Studio)
+class StudioAdmin(admin.ModelAdmin):
+    list_display = ("name", "time_zone")
+    filter_horizontal = ("members",)
+
+
+class ChannelSecretInline(admin.TabularInline):
+    model = ChannelSecret
+    extra = 0
+    fields = ("created_at", "expires_at")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "platform", "currency", "time_zone")
+    inlines = [ChannelSecretInline]
+
+
+class CrewInline(admin.TabularInline):
+    model = CrewAssignment
+    extra = 0
+    autocomplete_fields = ("person",)
+
+
+@admin.register(Stream)
+class StreamAdmin(admin.ModelAdmin):
+    list_display = ("title", "channel", "studio", "status", "planned_start", "planned_end")
+    list_filter = ("status", "channel__platform", "studio")
+    search_fields = ("title",)
+    # The lifecycle and the event log belong to services; the admin only reads them.
+    readonly_fields = ("status", "actual_start", "actual_end")
+    inlines = [CrewInline]
+
+
+@admin.register(IngestEvent)
+class IngestEventAdmin(admin.ModelAdmin):
+    """The inbox, read-only: unknown types, unrouted and failed events are reported here."""
+
+    list_display = ("platform_event_id", "channel", "type", "status", "at", "attempts")
+    list_filter = ("status", "type", "channel")
+    search_fields = ("platform_event_id",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ScreenToken)
+class ScreenTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "studio", "created_at", "expires_at", "revoked_at", "last_seen_at")
+    fields = ("name", "studio", "created_at", "expires_at", "revoked_at", "last_seen_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RoomsConfig(AppConfig):
+    name = "rooms"
+    verbose_name = _("Rooms")
+
+    def ready(self) -> None:
+        from . import ingest, navigation, services
+
+        ingest.register_handler("stream_status", services.stream_status_ingest)
+        ingest.register_handler("viewers", services.viewers_ingest)
+        ingest.register_handler("order", services.orders_ingest)
+        navigation.register(navigation.NavItem(label=_("Streams"), url_name="home", order=10))
+        navigation.register(navigation.NavItem(label=_("API"), url_name="api-docs", order=90))
+        navigation.register(
+            navigation.NavItem(label=_("Admin"), url_name="admin:index", staff_only=True, order=99)
+        )

@@ -1,0 +1,67 @@
+"""Authentication by API token (REST) and by screen token (shared screens, websockets)."""
+
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+
+from . import selectors
+from .models import ApiToken
+from .tokens import token_hash
+
+SCREEN_COOKIE = "mcn_screen"
+# Recording every use would turn each API read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+class ApiTokenAuthentication(authentication.TokenAuthentication):
+    """`Authorization: Token <token>` (or `Bearer <token>`) with a token from /api/v1/auth/token."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if len(header) == 2 and header[0].lower() == b"bearer":
+            return self.authenticate_credentials(header[1].decode(errors="replace"))
+        return super().authenticate(request)
+
+    def authenticate_credentials(self, key: str):
+        token = (
+            ApiToken.objects.select_related("user")
+            .filter(key_hash=token_hash(key), revoked_at__isnull=True)
+            .first()
+        )
+        if token is None or not token.user.is_active:
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token
+
+
+class ScreenTokenMiddleware(BaseMiddleware):
+    """Puts the paired screen (or None) in `scope["screen"]` for websocket consumers.
+
+    The token comes from the screen's cookie, or from `Authorization: Screen <token>` for
+    clients that are not browsers. Runs inside `AuthMiddlewareStack`, which parses cookies.
+    """
+
+    async def __call__(self, scope, receive, send):
+        raw = scope.get("cookies", {}).get(SCREEN_COOKIE) or _screen_header(scope)
+        scope = dict(scope, screen=await _identify(raw) if raw else None)
+        return await super().__call__(scope, receive, send)
+
+
+def _screen_header(scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode(errors="replace").partition(" ")
+            if scheme.lower() == "screen" and token:
+                return token.strip()
+    return None
+
+
+@database_sync_to_async
+def _identify(raw: str):
+    return selectors.screen_identify(raw)

@@ -1,0 +1,196 @@
+"""`/ws/streams/<id>/events/?after=N`: a stream's event log, live, with catch-up.
+
+Server frames (JSON objects with a "frame" key):
+  {"frame": "events", "events": [<event>, ...]}   events in id order, never repeated
+  {"frame": "resync", "head": N}                   the log no longer holds what you missed:
+                                                    reload your snapshot, reconnect after it
+  {"frame": "ping", "head": N}                     every heartbeat; N is the log's head
+  {"frame": "pong", "head": N}                     answer to a client ping; N is the last id sent
+Client frames: {"frame": "ping"}. Mutations go over HTTP, never over this socket.
+
+Close codes: 4001 resync, 4003 access withdrawn, 4008 too slow to keep up (reconnect and
+catch up from the log).
+"""
+
+import asyncio
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import eventlog, fanout, selectors
+
+logger = logging.getLogger(__name__)
+
+CLOSE_RESYNC = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_TOO_SLOW = 4008
+
+
+class StreamEventsConsumer(AsyncWebsocketConsumer):
+    # No per-socket channel-layer channel: the process's StreamFeed receives for everyone.
+    channel_layer_alias = None
+
+    async def connect(self) -> None:
+        self.stream_id = int(self.scope["url_route"]["kwargs"]["stream_id"])
+        self.after = _after(self.scope.get("query_string", b""))
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.backlog = 0
+        self.writer: asyncio.Task | None = None
+        self.joined = False
+        self.identity = await self._authorise()
+        if self.identity is None:
+            # Closing before accept refuses the handshake (HTTP 403).
+            await self.close()
+            return
+        await self.accept()
+        try:
+            await fanout.join(self.stream_id, self)
+        except Exception:
+            logger.exception("could not join the feed of stream %s", self.stream_id)
+            await self.close(code=1011)
+            return
+        self.joined = True
+        self.writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def disconnect(self, code: int) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+        if getattr(self, "joined", False):
+            await fanout.leave(self.stream_id, self)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            return
+        if isinstance(message, dict) and message.get("frame") == "ping":
+            self.queue.put_nowait(("pong", None))
+
+    # --- fed by the process's StreamFeed -------------------------------------------------
+
+    def deliver(self, item: fanout.Batch | fanout.Heartbeat) -> None:
+        if isinstance(item, fanout.Batch):
+            self.backlog += len(item.events)
+            if self.backlog > settings.MCN_WS_MAX_BACKLOG:
+                # A socket that cannot drain must not hold the process's memory; it will
+                # reconnect and catch up from the log at its own pace.
+                self.queue.put_nowait(("too_slow", None))
+                return
+        self.queue.put_nowait(("item", item))
+
+    # --- the one task that writes to this socket -----------------------------------------
+
+    async def _write(self) -> None:
+        try:
+            if self.after is None:
+                self.last_id = await database_sync_to_async(eventlog.head)(self.stream_id)
+            else:
+                resumable, head = await database_sync_to_async(eventlog.can_resume)(
+                    self.stream_id, self.after
+                )
+                if not resumable:
+                    await self._send({"frame": "resync", "head": head})
+                    await self.close(code=CLOSE_RESYNC)
+                    return
+                self.last_id = self.after
+                await self._catch_up()
+            while True:
+                kind, item = await self.queue.get()
+                if kind == "too_slow":
+                    await self.close(code=CLOSE_TOO_SLOW)
+                    return
+                if kind == "pong":
+                    await self._send({"frame": "pong", "head": self.last_id})
+                elif isinstance(item, fanout.Batch):
+                    self.backlog -= len(item.events)
+                    await self._relay(item)
+                elif not await self._heartbeat(item.head):
+                    await self.close(code=CLOSE_FORBIDDEN)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("event socket for stream %s failed", self.stream_id)
+            await self.close(code=1011)
+
+    async def _relay(self, batch: fanout.Batch) -> None:
+        events = batch.events
+        if events[-1]["id"] <= self.last_id:
+            return
+        contiguous = events[-1]["id"] - events[0]["id"] + 1 == len(events)
+        if contiguous and events[0]["id"] == self.last_id + 1:
+            await self.send(text_data=batch.frame)
+            self.last_id = events[-1]["id"]
+        elif contiguous and events[0]["id"] <= self.last_id:
+            rest = [event for event in events if event["id"] > self.last_id]
+            await self.send(text_data=fanout.encode_events_frame(rest))
+            self.last_id = rest[-1]["id"]
+        else:
+            # A doorbell was lost or arrived out of order; the log has everything committed.
+            await self._catch_up()
+
+    async def _heartbeat(self, head: int) -> bool:
+        if head > self.last_id:
+            await self._catch_up()
+        if not await self._still_allowed():
+            return False
+        await self._send({"frame": "ping", "head": head})
+        return True
+
+    async def _catch_up(self) -> None:
+        page = settings.MCN_WS_CATCHUP_PAGE
+        while True:
+            events = await database_sync_to_async(eventlog.read_after)(
+                self.stream_id, self.last_id, limit=page
+            )
+            if events:
+                await self.send(text_data=fanout.encode_events_frame(events))
+                self.last_id = events[-1]["id"]
+            if len(events) < page:
+                return
+
+    async def _send(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    # --- access --------------------------------------------------------------------------
+
+    async def _authorise(self):
+        screen = self.scope.get("screen")
+        user = self.scope.get("user")
+        if screen is not None:
+            stream = await database_sync_to_async(selectors.stream_get_for_screen)(
+                screen, self.stream_id
+            )
+            return screen if stream else None
+        if user is not None and user.is_authenticated:
+            stream = await database_sync_to_async(selectors.stream_get_for_user)(
+                user, self.stream_id
+            )
+            return user if stream else None
+        return None
+
+    async def _still_allowed(self) -> bool:
+        if isinstance(self.identity, selectors.ScreenIdentity):
+            return await database_sync_to_async(selectors.screen_still_valid)(self.identity)
+        session = self.scope.get("session")
+        return await database_sync_to_async(selectors.session_still_valid)(
+            user_id=self.identity.pk,
+            session_key=session.session_key if session is not None else None,
+            stream_id=self.stream_id,
+        )
+
+
+def _after(query_string: bytes) -> int | None:
+    """The last event id the client holds; None for "from now on"; -1 if unusable."""
+    values = parse_qs(query_string.decode(errors="replace")).get("after")
+    if not values:
+        return None
+    try:
+        after = int(values[0])
+    except ValueError:
+        return -1
+    return after if after >= 0 else -1

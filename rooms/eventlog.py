@@ -1,0 +1,200 @@
+"""The real-time spine: a durable, gapless, per-stream event log, broadcast after commit.
+
+Every change a screen must see is appended here by a service, inside the service's
+transaction. Ids are allocated from the stream's `EventLogHead` row, whose lock is held until
+commit, so a stream's ids are contiguous and become visible in id order. The broadcast that
+follows the commit is only a doorbell: the channel layer may drop it, and websocket clients
+fill any gap from this log (see `rooms.consumers`).
+"""
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.db import connection, transaction
+from django.db.models import Min, OuterRef, Subquery
+from django.utils import timezone
+
+from .models import EventLogHead, StreamEvent
+
+logger = logging.getLogger(__name__)
+
+BROADCAST_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    op: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def group_name(stream_id: int) -> str:
+    return f"stream.{stream_id}"
+
+
+def event_payload(
+    *, stream_id: int, seq: int, type: str, op: str, at: datetime, data: dict
+) -> dict[str, Any]:
+    """The wire shape of an event, identical over websockets, the API and the log."""
+    return {
+        "id": seq,
+        "stream": stream_id,
+        "type": type,
+        "op": op,
+        "at": at.isoformat(),
+        "data": data,
+    }
+
+
+def append(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+    """Append events to a stream's log in the current transaction; broadcast after commit.
+
+    Only services call this. The stream's head row stays locked until the caller's
+    transaction ends, so append late in a transaction and keep that transaction short.
+    """
+    if not events:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("eventlog.append must run inside the service's transaction")
+    head_table = EventLogHead._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {head_table} (stream_id, last_seq) VALUES (%s, %s)
+            ON CONFLICT (stream_id)
+            DO UPDATE SET last_seq = {head_table}.last_seq + EXCLUDED.last_seq
+            RETURNING last_seq
+            """,
+            [stream_id, len(events)],
+        )
+        (last_seq,) = cursor.fetchone()
+    first_seq = last_seq - len(events) + 1
+    at = timezone.now()
+    StreamEvent.objects.bulk_create(
+        [
+            StreamEvent(
+                stream_id=stream_id, seq=first_seq + i, type=e.type, op=e.op, at=at, data=e.data
+            )
+            for i, e in enumerate(events)
+        ]
+    )
+    payloads = [
+        event_payload(
+            stream_id=stream_id, seq=first_seq + i, type=e.type, op=e.op, at=at, data=e.data
+        )
+        for i, e in enumerate(events)
+    ]
+    transaction.on_commit(partial(broadcast, stream_id, payloads), robust=True)
+    return payloads
+
+
+def read_after(stream_id: int, after: int, *, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` events with id greater than `after`, in id order."""
+    rows = (
+        StreamEvent.objects.filter(stream_id=stream_id, seq__gt=after)
+        .order_by("seq")
+        .values_list("seq", "type", "op", "at", "data")[:limit]
+    )
+    return [
+        event_payload(stream_id=stream_id, seq=seq, type=type_, op=op, at=at, data=data)
+        for seq, type_, op, at, data in rows
+    ]
+
+
+def head(stream_id: int) -> int:
+    """The id of the stream's last event, 0 before the first."""
+    return (
+        EventLogHead.objects.filter(stream_id=stream_id).values_list("last_seq", flat=True).first()
+        or 0
+    )
+
+
+def heads(stream_ids: Iterable[int]) -> dict[int, int]:
+    found = dict(
+        EventLogHead.objects.filter(stream_id__in=list(stream_ids)).values_list(
+            "stream_id", "last_seq"
+        )
+    )
+    return {stream_id: found.get(stream_id, 0) for stream_id in stream_ids}
+
+
+def can_resume(stream_id: int, after: int) -> tuple[bool, int]:
+    """Whether the log still holds every event after `after`, and the current head.
+
+    False means the client must reload its snapshot (`resync`): the events it missed were
+    pruned, or it holds ids this log never issued (the database was restored or reset).
+    """
+    last = head(stream_id)
+    if after < 0 or after > last:
+        return False, last
+    if after == last:
+        return True, last
+    first_held = StreamEvent.objects.filter(stream_id=stream_id).aggregate(first=Min("seq"))[
+        "first"
+    ]
+    return first_held is not None and first_held <= after + 1, last
+
+
+def prune(*, older_than: timedelta) -> int:
+    """Delete events older than the retention window, keeping each stream's newest event.
+
+    Keeping the newest one lets a client that was merely idle resume instead of resyncing.
+    """
+    cutoff = timezone.now() - older_than
+    newest = EventLogHead.objects.filter(stream_id=OuterRef("stream_id")).values("last_seq")
+    deleted, _ = StreamEvent.objects.filter(at__lt=cutoff, seq__lt=Subquery(newest)).delete()
+    return deleted
+
+
+def broadcast(stream_id: int, payloads: list[dict[str, Any]]) -> None:
+    """Ring the doorbell for a stream's new events. Loss is tolerated by design."""
+    _publisher().send(group_name(stream_id), {"type": "stream.events", "events": payloads})
+
+
+class _Publisher:
+    """Sends channel-layer messages from sync code through one long-lived event loop.
+
+    `async_to_sync` would open a Redis connection per call from a Celery worker or a
+    management command; a loop thread per process keeps one connection pool warm.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="event-broadcast", daemon=True
+        )
+        self.thread.start()
+
+    def send(self, group: str, message: dict) -> None:
+        layer = get_channel_layer()
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self.loop)
+        try:
+            future.result(timeout=BROADCAST_TIMEOUT_SECONDS)
+        except Exception:
+            future.cancel()
+            logger.warning(
+                "event broadcast to %s failed; clients will catch up from the log",
+                group,
+                exc_info=True,
+            )
+
+
+_publishers: dict[int, _Publisher] = {}
+_publishers_lock = threading.Lock()
+
+
+def _publisher() -> _Publisher:
+    # Keyed by pid: a Celery prefork child must not reuse its parent's loop thread.
+    pid = os.getpid()
+    with _publishers_lock:
+        if pid not in _publishers:
+            _publishers[pid] = _Publisher()
+        return _publishers[pid]

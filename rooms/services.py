@@ -1,0 +1,412 @@
+"""Every write in the rooms app: people, studios, channels, streams, tokens and the inbox."""
+
+import json
+import logging
+import secrets
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import groupby
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import ingest, selectors
+from .events import orders_received, stream_status_changed, viewers_sampled
+from .models import (
+    ApiToken,
+    Channel,
+    ChannelSecret,
+    CrewAssignment,
+    CrewRole,
+    IngestEvent,
+    IngestStatus,
+    Platform,
+    Role,
+    ScreenToken,
+    Stream,
+    StreamStatus,
+    Studio,
+    User,
+)
+from .tokens import token_new
+
+logger = logging.getLogger(__name__)
+
+
+# --- People ------------------------------------------------------------------------------
+
+
+def roles_ensure() -> None:
+    """Create one group per role; idempotent."""
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    password: str,
+    roles: list[Role],
+    display_name: str = "",
+    language: str = "en",
+    time_zone: str = "Asia/Shanghai",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+) -> User:
+    user = User(
+        username=username,
+        display_name=display_name,
+        language=language,
+        time_zone=time_zone,
+        is_staff=is_staff or is_superuser,
+        is_superuser=is_superuser,
+    )
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    roles_ensure()
+    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
+    return user
+
+
+def user_password_set(*, user: User, password: str) -> User:
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return user
+
+
+def user_preferences_update(
+    *, user: User, language: str | None = None, time_zone: str | None = None
+) -> User:
+    if language is not None:
+        user.language = language
+    if time_zone is not None:
+        user.time_zone = time_zone
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["language", "time_zone"])
+    return user
+
+
+def api_token_issue(*, user: User) -> str:
+    """A new API token for the user; the raw token is returned once and never stored."""
+    if not user.is_active:
+        raise PermissionDenied(_("This account is disabled."))
+    raw, key_hash = token_new("mcn")
+    ApiToken.objects.create(user=user, key_hash=key_hash)
+    return raw
+
+
+# --- Studios and channels ----------------------------------------------------------------
+
+
+def studio_create(*, name: str, time_zone: str, members: list[User] = ()) -> Studio:
+    studio = Studio(name=name, time_zone=time_zone)
+    studio.full_clean()
+    with transaction.atomic():
+        studio.save()
+        studio.members.set(members)
+    return studio
+
+
+@transaction.atomic
+def channel_create(
+    *, key: str, name: str, platform: Platform, currency: str, time_zone: str
+) -> tuple[Channel, str]:
+    """A channel and its first ingest secret, returned once for the platform integration."""
+    channel = Channel(key=key, name=name, platform=platform, currency=currency, time_zone=time_zone)
+    channel.full_clean()
+    channel.save()
+    secret = channel_secret_add(channel=channel)
+    return channel, secret
+
+
+def channel_secret_add(*, channel: Channel, retire_others_after: timedelta | None = None) -> str:
+    """Add a signing secret; with `retire_others_after`, the current ones expire then.
+
+    During the overlap the platform may sign with either secret, or with both (several `v1=`
+    values in one header).
+    """
+    secret = secrets.token_hex(32)
+    with transaction.atomic():
+        if retire_others_after is not None:
+            ChannelSecret.objects.filter(channel=channel, expires_at__isnull=True).update(
+                expires_at=timezone.now() + retire_others_after
+            )
+        ChannelSecret.objects.create(channel=channel, secret=secret)
+    return secret
+
+
+# --- Streams -----------------------------------------------------------------------------
+
+# The lifecycle: draft → scheduled → live → ended → reviewed, plus unscheduling a stream
+# that has not started. A platform may report a stream live before anyone scheduled it.
+STREAM_TRANSITIONS: dict[str, frozenset[str]] = {
+    StreamStatus.DRAFT: frozenset({StreamStatus.SCHEDULED, StreamStatus.LIVE}),
+    StreamStatus.SCHEDULED: frozenset({StreamStatus.DRAFT, StreamStatus.LIVE}),
+    StreamStatus.LIVE: frozenset({StreamStatus.ENDED}),
+    StreamStatus.ENDED: frozenset({StreamStatus.REVIEWED}),
+    StreamStatus.REVIEWED: frozenset(),
+}
+
+
+def _require(actor: User | None, perm: str, obj=None) -> None:
+    if actor is not None and not actor.has_perm(perm, obj):
+        raise PermissionDenied(_("You may not do this."))
+
+
+@transaction.atomic
+def stream_create(
+    *,
+    actor: User | None,
+    channel: Channel,
+    studio: Studio,
+    title: str,
+    planned_start: datetime,
+    planned_end: datetime,
+    status: StreamStatus = StreamStatus.DRAFT,
+) -> Stream:
+    _require(actor, "rooms.add_stream", studio)
+    stream = Stream(
+        channel=channel,
+        studio=studio,
+        title=title,
+        planned_start=planned_start,
+        planned_end=planned_end,
+        status=status,
+    )
+    stream.full_clean()
+    stream.save()
+    return stream
+
+
+def stream_transition(
+    *, actor: User | None, stream: Stream, to: StreamStatus, at: datetime | None = None
+) -> Stream:
+    """Move a stream along its lifecycle, recording the change in its event log."""
+    _require(actor, "rooms.change_stream", stream)
+    at = at or timezone.now()
+    with transaction.atomic():
+        stream = Stream.objects.select_for_update().get(pk=stream.pk)
+        if stream.status == to:
+            return stream
+        if to not in STREAM_TRANSITIONS[stream.status]:
+            raise ValidationError(
+                _("A %(from)s stream cannot become %(to)s.")
+                % {"from": stream.get_status_display(), "to": StreamStatus(to).label}
+            )
+        previous = stream.status
+        stream.status = to
+        if to == StreamStatus.LIVE and stream.actual_start is None:
+            stream.actual_start = at
+        if to == StreamStatus.ENDED:
+            stream.actual_end = at
+        stream.save(update_fields=["status", "actual_start", "actual_end"])
+        stream_status_changed(stream=stream, previous=previous, by=actor)
+    return stream
+
+
+@transaction.atomic
+def crew_assign(*, stream: Stream, person: User, role: CrewRole) -> CrewAssignment:
+    assignment, _created = CrewAssignment.objects.get_or_create(
+        stream=stream, person=person, role=role
+    )
+    return assignment
+
+
+# --- Screens -----------------------------------------------------------------------------
+
+
+def screen_token_issue(*, actor: User | None, studio: Studio, name: str, ttl: timedelta) -> str:
+    """A read-only credential for one studio's shared screen; the raw token is returned once."""
+    raw, key_hash = token_new("scr")
+    ScreenToken.objects.create(
+        studio=studio,
+        name=name,
+        key_hash=key_hash,
+        created_by=actor,
+        expires_at=timezone.now() + ttl,
+    )
+    return raw
+
+
+def screen_token_revoke(*, actor: User | None, token: ScreenToken) -> None:
+    ScreenToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+# --- Ingest ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestReceipt:
+    accepted: int
+    duplicates: int
+    unknown_types: dict[str, int] = field(default_factory=dict)
+
+
+def ingest_receive(*, channel: Channel, events: list[ingest.PlatformEvent]) -> IngestReceipt:
+    """Store a verified batch in the inbox, once per platform event id, then dispatch it.
+
+    Returns only after the new rows are committed: that is what the 202 promises.
+    """
+    if not events:
+        return IngestReceipt(accepted=0, duplicates=0)
+    received_at = timezone.now()
+    # Inserting in id order means concurrent redeliveries of overlapping batches wait on each
+    # other's unique-index entries in one direction only, and cannot deadlock.
+    ordered = sorted(events, key=lambda event: event.id)
+    table = IngestEvent._meta.db_table
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {table}
+                    (channel_id, platform_event_id, type, at, payload, received_at, status,
+                     attempts, error)
+                SELECT %s, u.id, u.type, u.at, u.payload::jsonb, %s,
+                       CASE WHEN u.type = ANY(%s) THEN 'pending' ELSE 'unknown_type' END, 0, ''
+                FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[])
+                    AS u(id, type, at, payload)
+                ON CONFLICT (channel_id, platform_event_id) DO NOTHING
+                RETURNING id, type
+                """,
+                [
+                    channel.pk,
+                    received_at,
+                    sorted(ingest.KNOWN_TYPES),
+                    [e.id for e in ordered],
+                    [e.type for e in ordered],
+                    [e.at for e in ordered],
+                    [_json(e.fields) for e in ordered],
+                ],
+            )
+            inserted = cursor.fetchall()
+        to_dispatch = [row_id for row_id, type_ in inserted if type_ in ingest.KNOWN_TYPES]
+        if to_dispatch:
+            from .tasks import ingest_dispatch_task
+
+            ingest_dispatch_task.delay_on_commit(to_dispatch)
+    unknown = Counter(type_ for _id, type_ in inserted if type_ not in ingest.KNOWN_TYPES)
+    if unknown:
+        logger.warning(
+            "ingest: kept events of unknown types",
+            extra={"channel": channel.key, "unknown_types": dict(unknown)},
+        )
+    return IngestReceipt(
+        accepted=len(inserted),
+        duplicates=len(events) - len(inserted),
+        unknown_types=dict(unknown),
+    )
+
+
+def _json(fields: dict) -> str:
+    return json.dumps(fields, cls=DjangoJSONEncoder, ensure_ascii=False)
+
+
+def ingest_dispatch(*, inbox_ids: list[int]) -> int:
+    """Hand new inbox rows to the handler registered for their type; safe to run twice.
+
+    Rows are locked (skipping any another worker holds), attributed to a stream by channel
+    and time, and processed per stream and type, each group in its own savepoint so one
+    failing handler does not hold back the others. Returns the number of rows processed.
+    """
+    processed = 0
+    with transaction.atomic():
+        rows = list(
+            IngestEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=inbox_ids, status__in=[IngestStatus.PENDING, IngestStatus.FAILED])
+            .order_by("pk")
+        )
+        if not rows:
+            return 0
+        by_channel: dict[int, list[IngestEvent]] = defaultdict(list)
+        for row in rows:
+            by_channel[row.channel_id].append(row)
+        for channel_id, channel_rows in by_channel.items():
+            streams = selectors.streams_for_platform_events(
+                channel_id, [row.at for row in channel_rows]
+            )
+            for row, stream in zip(channel_rows, streams, strict=True):
+                row.stream = stream
+                if stream is None:
+                    row.status = IngestStatus.UNROUTED
+        routed = sorted(
+            (row for row in rows if row.stream is not None),
+            # stream_status first, so a batch that starts a stream is handled as live.
+            key=lambda row: (row.stream_id, row.type != "stream_status", row.type, row.pk),
+        )
+        for (_stream_id, event_type), group in groupby(
+            routed, key=lambda row: (row.stream_id, row.type)
+        ):
+            group_rows = list(group)
+            processed += _ingest_handle(event_type, group_rows)
+        IngestEvent.objects.bulk_update(rows, ["stream", "status", "attempts", "error"])
+    return processed
+
+
+def _ingest_handle(event_type: str, rows: list[IngestEvent]) -> int:
+    handler = ingest.handler_for(event_type)
+    if handler is None:
+        for row in rows:
+            row.status = IngestStatus.UNKNOWN_TYPE
+        return 0
+    try:
+        with transaction.atomic():
+            handler(stream=rows[0].stream, events=rows)
+    except Exception as exc:
+        logger.exception("ingest handler for %s failed", event_type)
+        for row in rows:
+            row.attempts += 1
+            row.error = repr(exc)[:2000]
+            row.status = (
+                IngestStatus.DEAD
+                if row.attempts >= settings.MCN_INGEST_MAX_ATTEMPTS
+                else IngestStatus.FAILED
+            )
+        return 0
+    for row in rows:
+        row.status = IngestStatus.PROCESSED
+        row.error = ""
+    return len(rows)
+
+
+def ingest_rows_needing_dispatch(*, older_than: timedelta, limit: int) -> list[int]:
+    """Inbox rows whose dispatch was lost (a worker died) or failed and is due for retry."""
+    cutoff = timezone.now() - older_than
+    return list(
+        IngestEvent.objects.filter(
+            status__in=[IngestStatus.PENDING, IngestStatus.FAILED], received_at__lt=cutoff
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- Handlers for the platform events rooms owns ------------------------------------------
+
+
+def stream_status_ingest(*, stream: Stream, events: list[IngestEvent]) -> None:
+    """A platform says the stream went live or ended."""
+    targets = {"live": StreamStatus.LIVE, "ended": StreamStatus.ENDED}
+    for event in sorted(events, key=lambda e: e.at):
+        to = targets.get(event.payload["status"])
+        if to is None or stream.status == to:
+            continue
+        if to in STREAM_TRANSITIONS[stream.status]:
+            stream = stream_transition(actor=None, stream=stream, to=to, at=event.at)
+
+
+def viewers_ingest(*, stream: Stream, events: list[IngestEvent]) -> None:
+    viewers_sampled(stream=stream, samples=events)
+
+
+def orders_ingest(*, stream: Stream, events: list[IngestEvent]) -> None:
+    orders_received(stream=stream, orders=events)

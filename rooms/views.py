@@ -1,0 +1,111 @@
+"""Web screens of the rooms app: the stream list and a stream's live event feed."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from . import eventlog, selectors, services
+from .forms import LanguageForm, PreferencesForm
+from .models import StreamStatus
+
+FEED_SNAPSHOT_SIZE = 200
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    streams = selectors.stream_list_for_user(request.user)
+    return render(
+        request,
+        "rooms/home.html",
+        {
+            "live": streams.filter(status=StreamStatus.LIVE).order_by("actual_start"),
+            "upcoming": streams.filter(
+                status__in=[StreamStatus.SCHEDULED, StreamStatus.DRAFT],
+                planned_end__gte=now,
+                planned_start__lte=now + timedelta(days=7),
+            ).order_by("planned_start")[:50],
+            "recent": streams.filter(
+                status__in=[StreamStatus.ENDED, StreamStatus.REVIEWED]
+            ).order_by("-actual_end")[:20],
+        },
+    )
+
+
+@login_required
+def stream_events(request: HttpRequest, pk: int) -> HttpResponse:
+    stream = selectors.stream_get_for_user(request.user, pk)
+    if stream is None:
+        raise Http404
+    head = eventlog.head(stream.pk)
+    snapshot = eventlog.read_after(
+        stream.pk, max(0, head - FEED_SNAPSHOT_SIZE), limit=FEED_SNAPSHOT_SIZE
+    )
+    return render(
+        request,
+        "rooms/stream_events.html",
+        {
+            "stream": stream,
+            "feed": {
+                "stream": stream.pk,
+                "head": snapshot[-1]["id"] if snapshot else head,
+                "events": snapshot,
+                "timeZone": stream.studio.time_zone,
+                "language": translation.get_language(),
+                "heartbeatSeconds": settings.MCN_WS_HEARTBEAT_SECONDS,
+                "snapshotUrl": reverse("api-stream-events", args=[stream.pk]),
+            },
+        },
+    )
+
+
+@login_required
+def preferences(request: HttpRequest) -> HttpResponse:
+    form = PreferencesForm(
+        request.POST or None,
+        initial={"language": request.user.language, "time_zone": request.user.time_zone},
+    )
+    if request.method == "POST" and form.is_valid():
+        services.user_preferences_update(user=request.user, **form.cleaned_data)
+        translation.activate(request.user.language)
+        messages.success(request, _("Preferences saved."))
+        return _with_language_cookie(redirect("preferences"), request.user.language)
+    return render(request, "rooms/preferences.html", {"form": form})
+
+
+@require_POST
+def language_switch(request: HttpRequest) -> HttpResponse:
+    """Switch the interface language: saved on the person when signed in, else a cookie."""
+    form = LanguageForm(request.POST)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, {request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("home")
+    response = HttpResponseRedirect(next_url)
+    if not form.is_valid():
+        return response
+    language = form.cleaned_data["language"]
+    if request.user.is_authenticated:
+        services.user_preferences_update(user=request.user, language=language)
+    return _with_language_cookie(response, language)
+
+
+def _with_language_cookie(response: HttpResponse, language: str) -> HttpResponse:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=365 * 24 * 3600,
+        secure=settings.SESSION_COOKIE_SECURE,
+        samesite="Lax",
+    )
+    return response

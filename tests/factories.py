@@ -1,0 +1,97 @@
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from rooms.models import (
+    Channel,
+    ChannelSecret,
+    CrewAssignment,
+    CrewRole,
+    Platform,
+    Stream,
+    StreamStatus,
+    Studio,
+    User,
+)
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"person{n}")
+    display_name = factory.Faker("name")
+    language = "en"
+    time_zone = "Asia/Shanghai"
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        if create and extracted:
+            from django.contrib.auth.models import Group
+
+            self.groups.set([Group.objects.get_or_create(name=str(role))[0] for role in extracted])
+        if create:
+            self.save()
+
+
+class StudioFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Studio
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Studio {n}")
+    time_zone = "Asia/Shanghai"
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.members.set(extracted)
+
+
+class ChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Channel
+        skip_postgeneration_save = True
+
+    key = factory.Sequence(lambda n: f"channel-{n}")
+    name = factory.Sequence(lambda n: f"Channel {n}")
+    platform = Platform.DOUYIN
+    currency = "CNY"
+    time_zone = "Asia/Shanghai"
+    secret = factory.RelatedFactory(
+        "tests.factories.ChannelSecretFactory", factory_related_name="channel"
+    )
+
+
+class ChannelSecretFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ChannelSecret
+
+    channel = factory.SubFactory(ChannelFactory, secret=None)
+    secret = factory.Sequence(lambda n: f"secret-{n:04d}-" + "s" * 40)
+
+
+class StreamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Stream
+
+    channel = factory.SubFactory(ChannelFactory)
+    studio = factory.SubFactory(StudioFactory)
+    title = factory.Sequence(lambda n: f"Stream {n}")
+    status = StreamStatus.SCHEDULED
+    planned_start = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=10))
+    planned_end = factory.LazyAttribute(lambda s: s.planned_start + timedelta(hours=2))
+
+
+class CrewAssignmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CrewAssignment
+
+    stream = factory.SubFactory(StreamFactory)
+    person = factory.SubFactory(UserFactory)
+    role = CrewRole.HOST

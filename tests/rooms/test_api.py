@@ -1,0 +1,288 @@
+import json
+
+import pytest
+from django.db import transaction
+from django.test import Client
+
+from rooms import eventlog
+from rooms.eventlog import NewEvent
+from rooms.models import IngestEvent, IngestStatus
+from tests.conftest import post_events, signed_headers
+from tests.factories import (
+    PASSWORD,
+    ChannelFactory,
+    ChannelSecretFactory,
+    CrewAssignmentFactory,
+    StreamFactory,
+    StudioFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _comment(event_id: str, text: str = "几号发货？") -> dict:
+    return {
+        "id": event_id,
+        "type": "comment",
+        "at": "2026-11-28T12:00:00Z",
+        "user_id": "u1",
+        "user_name": "糖糖",
+        "text": text,
+    }
+
+
+# --- ingest webhook ----------------------------------------------------------------------
+
+
+def test_ingest_stores_a_signed_batch_and_answers_202():
+    channel = ChannelFactory()
+
+    response = post_events(Client(), channel, [_comment("c1"), _comment("c2")])
+
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 2, "duplicates": 0, "unknown_types": {}}
+    assert set(IngestEvent.objects.values_list("platform_event_id", flat=True)) == {"c1", "c2"}
+
+
+def test_ingest_counts_a_redelivery_as_duplicates_and_stores_it_once():
+    channel = ChannelFactory()
+    post_events(Client(), channel, [_comment("c1")])
+
+    response = post_events(Client(), channel, [_comment("c1"), _comment("c2")])
+
+    assert response.json() == {"accepted": 1, "duplicates": 1, "unknown_types": {}}
+    assert IngestEvent.objects.filter(platform_event_id="c1").count() == 1
+
+
+def test_the_same_event_id_on_two_channels_is_two_events():
+    first, second = ChannelFactory(), ChannelFactory()
+
+    post_events(Client(), first, [_comment("c1")])
+    response = post_events(Client(), second, [_comment("c1")])
+
+    assert response.json()["accepted"] == 1
+    assert IngestEvent.objects.count() == 2
+
+
+def test_unknown_types_are_kept_and_reported():
+    channel = ChannelFactory()
+    gift = {"id": "g1", "type": "gift", "at": "2026-11-28T12:00:00Z", "gift": "rocket"}
+
+    response = post_events(Client(), channel, [gift, _comment("c1")])
+
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 2, "duplicates": 0, "unknown_types": {"gift": 1}}
+    assert IngestEvent.objects.get(platform_event_id="g1").status == IngestStatus.UNKNOWN_TYPE
+
+
+def test_ingest_verifies_with_a_rotated_in_secret():
+    channel = ChannelFactory()
+    new_secret = ChannelSecretFactory(channel=channel).secret
+
+    response = post_events(Client(), channel, [_comment("c1")], secret=new_secret)
+
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda h: {**h, "X-MCN-Channel": "no-such-channel"},
+        lambda h: {k: v for k, v in h.items() if k != "X-MCN-Signature"},
+        lambda h: {k: v for k, v in h.items() if k != "X-MCN-Timestamp"},
+        lambda h: {**h, "X-MCN-Signature": h["X-MCN-Signature"][:-1] + "0"},
+        lambda h: {**h, "X-MCN-Timestamp": str(int(h["X-MCN-Timestamp"]) - 301)},
+    ],
+    ids=["unknown channel", "no signature", "no timestamp", "wrong signature", "stale"],
+)
+def test_ingest_refuses_unauthenticated_requests_with_401(tamper):
+    channel = ChannelFactory()
+    body = json.dumps({"events": [_comment("c1")]}).encode()
+    headers = tamper(signed_headers(channel.key, channel.secrets.get().secret, body))
+
+    response = Client().post(
+        "/api/v1/ingest/events", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"]
+    assert not IngestEvent.objects.exists()
+
+
+def test_an_expired_secret_is_refused():
+    channel = ChannelFactory()
+    old = channel.secrets.get()
+    old.expires_at = old.created_at
+    old.save()
+
+    response = post_events(Client(), channel, [_comment("c1")], secret=old.secret)
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "body is not valid JSON"),
+        (
+            b'{"events": [{"id": "x", "type": "viewers", "at": "2026-11-28T12:00:00Z",'
+            b' "online": "many", "entered_total": 1}]}',
+            "events[0].online: expected a whole",
+        ),
+        (
+            json.dumps({"events": [_comment(f"c{i}") for i in range(1001)]}).encode(),
+            "too many events: 1001",
+        ),
+    ],
+    ids=["malformed JSON", "wrong type", "oversize batch"],
+)
+def test_ingest_answers_400_with_the_reason_for_malformed_signed_bodies(body, reason):
+    channel = ChannelFactory()
+    headers = signed_headers(channel.key, channel.secrets.get().secret, body)
+
+    response = Client().post(
+        "/api/v1/ingest/events", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert not IngestEvent.objects.exists()
+
+
+def test_a_body_larger_than_the_limit_is_refused_with_400(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    channel = ChannelFactory()
+    body = json.dumps({"events": [_comment("c1", "长" * 2000)]}).encode()
+    headers = signed_headers(channel.key, channel.secrets.get().secret, body)
+
+    response = Client().post(
+        "/api/v1/ingest/events", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 400
+    assert "body larger than" in response.json()["error"]
+
+
+def test_ingest_ignores_session_csrf_and_needs_no_login():
+    channel = ChannelFactory()
+
+    response = post_events(Client(enforce_csrf_checks=True), channel, [_comment("c1")])
+
+    assert response.status_code == 202
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+
+def test_a_token_is_issued_for_a_correct_password_and_authenticates_the_api():
+    user = UserFactory()
+    client = Client()
+
+    issued = client.post("/api/v1/auth/token", {"username": user.username, "password": PASSWORD})
+    token = issued.json()["token"]
+    me = client.get("/api/v1/streams/", headers={"Authorization": f"Token {token}"})
+
+    assert issued.status_code == 200
+    assert me.status_code == 200
+
+
+def test_a_wrong_password_gets_no_token():
+    user = UserFactory()
+
+    response = Client().post("/api/v1/auth/token", {"username": user.username, "password": "wrong"})
+
+    assert response.status_code in (401, 403)
+    assert "token" not in response.json()
+
+
+def test_tokens_are_stored_hashed():
+    user = UserFactory()
+    token = (
+        Client()
+        .post("/api/v1/auth/token", {"username": user.username, "password": PASSWORD})
+        .json()["token"]
+    )
+
+    stored = user.api_tokens.get()
+
+    assert token not in stored.key_hash
+    assert len(stored.key_hash) == 64
+
+
+def test_an_unknown_token_is_refused():
+    response = Client().get("/api/v1/streams/", headers={"Authorization": "Token nope"})
+
+    assert response.status_code == 401
+
+
+def test_the_api_needs_authentication():
+    assert Client().get("/api/v1/streams/").status_code in (401, 403)
+
+
+# --- streams and their events --------------------------------------------------------------
+
+
+def test_a_person_sees_their_studios_and_crew_streams_only():
+    person = UserFactory()
+    studio_stream = StreamFactory(studio=StudioFactory(members=[person]))
+    crew_stream = CrewAssignmentFactory(person=person).stream
+    StreamFactory()
+    client = Client()
+    client.force_login(person)
+
+    listed = client.get("/api/v1/streams/").json()["results"]
+
+    assert {s["id"] for s in listed} == {studio_stream.pk, crew_stream.pk}
+
+
+def test_a_stream_outside_ones_studios_is_not_found():
+    client = Client()
+    client.force_login(UserFactory())
+
+    assert client.get(f"/api/v1/streams/{StreamFactory().pk}/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_events_endpoint_pages_through_the_log_after_an_id():
+    person = UserFactory()
+    stream = StreamFactory(studio=StudioFactory(members=[person]))
+    with transaction.atomic():
+        eventlog.append(stream.pk, [NewEvent("note", "added", {"n": n}) for n in range(5)])
+    client = Client()
+    client.force_login(person)
+
+    page = client.get(f"/api/v1/streams/{stream.pk}/events/?after=2&limit=2").json()
+
+    assert [e["id"] for e in page["events"]] == [3, 4]
+    assert page["head"] == 5
+    assert page["resync"] is False
+    assert page["events"][0] == {
+        "id": 3,
+        "stream": stream.pk,
+        "type": "note",
+        "op": "added",
+        "at": page["events"][0]["at"],
+        "data": {"n": 2},
+    }
+
+
+@pytest.mark.parametrize("query", ["after=-1", "after=x", "limit=0", "limit=5001"])
+def test_the_events_endpoint_rejects_bad_paging(query):
+    person = UserFactory()
+    stream = StreamFactory(studio=StudioFactory(members=[person]))
+    client = Client()
+    client.force_login(person)
+
+    assert client.get(f"/api/v1/streams/{stream.pk}/events/?{query}").status_code == 400
+
+
+def test_the_openapi_schema_documents_the_contract():
+    client = Client()
+    client.force_login(UserFactory())
+
+    schema = client.get("/api/v1/schema/?format=json").json()
+
+    assert "/api/v1/ingest/events" in schema["paths"]
+    assert "/api/v1/auth/token" in schema["paths"]
+    assert {"CommentEvent", "OrderEvent", "AdMetricsEvent"} <= set(schema["components"]["schemas"])

@@ -1,0 +1,35 @@
+"""Test overrides on top of mcn_console.settings: isolation and speed, nothing else."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-used-anywhere-else-0123456789")
+
+from mcn_console.settings import *  # noqa: F403
+from mcn_console.settings import (
+    CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    CHANNEL_LAYERS,
+)
+
+# Every test run gets its own Redis key space, so runs never see each other's messages.
+RUN_PREFIX = f"mcn-test-{os.getpid()}"
+CACHES["default"]["KEY_PREFIX"] = RUN_PREFIX
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{RUN_PREFIX}:ws"
+CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{RUN_PREFIX}:celery:"
+
+DEBUG = False
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING["handlers"]["console"]["formatter"] = "plain"  # noqa: F405
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth": "1000/minute"}  # noqa: F405
