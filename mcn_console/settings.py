@@ -46,7 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,11 +101,15 @@ CACHES = {
 }
 
 # The pub/sub layer sends one Redis message per group message, whatever the number of
-# sockets; each web process fans out to its own sockets (see rooms/fanout.py and
-# docs/benchmarks.md for the measurement behind this choice).
+# sockets; each web process fans out to its own sockets (rooms/fanout.py). `core` selects
+# channels_redis' list-based layer instead; docs/benchmarks.md has the measurements.
+CHANNEL_LAYER_BACKENDS = {
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "core": "channels_redis.core.RedisChannelLayer",
+}
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": CHANNEL_LAYER_BACKENDS[env("MCN_CHANNEL_LAYER", default="pubsub")],
         "CONFIG": {
             "hosts": [REDIS_URL],
             "prefix": env("MCN_REDIS_PREFIX", default="mcn") + ":ws",
@@ -170,12 +174,13 @@ STATICFILES_DIRS = [BASE_DIR / "mcn_console" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+# ServeStatic: WhiteNoise's successor, serving files asynchronously under ASGI.
+SERVESTATIC_USE_FINDERS = DEBUG
 
 # --- API ---------------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ def validate_time_zone(value: str) -> None:
 
 
 class Role(models.TextChoices):
-    """The console's roles; each is a Django group of the same name."""
+    """The console's roles; each is a Django group of the same name: producer 策划/编导,
+    room operator 中控, floor controller 场控, host 主播, CS agent 客服, ad buyer 投手."""
 
     PRODUCER = "producer", _("Producer")
     ROOM_OPERATOR = "room_operator", _("Room operator")
@@ -42,6 +43,10 @@ class User(AbstractUser):
         _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
     )
 
+    class Meta:
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
+
     def __str__(self) -> str:
         return self.display_name or self.username
 
@@ -60,6 +65,10 @@ class Studio(models.Model):
         verbose_name=_("members"),
         help_text=_("People who plan, run or watch this studio's streams."),
     )
+
+    class Meta:
+        verbose_name = _("studio")
+        verbose_name_plural = _("studios")
 
     def __str__(self) -> str:
         return self.name
@@ -89,6 +98,10 @@ class Channel(models.Model):
         _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
     )
 
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+
     def __str__(self) -> str:
         return self.name
 
@@ -102,6 +115,8 @@ class ChannelSecret(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("ingest secret")
+        verbose_name_plural = _("ingest secrets")
         indexes = [models.Index(fields=["channel", "expires_at"])]
 
     def __str__(self) -> str:
@@ -132,6 +147,8 @@ class Stream(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("stream")
+        verbose_name_plural = _("streams")
         constraints = [
             models.CheckConstraint(
                 condition=Q(planned_end__gt=F("planned_start")),
@@ -148,13 +165,16 @@ class Stream(models.Model):
 
 
 class CrewRole(models.TextChoices):
-    HOST = "host", _("Host (主播)")
-    CO_HOST = "co_host", _("Co-host (副播)")
+    """Roles on one stream: host 主播, co-host 副播, actor, room operator 中控,
+    floor controller 场控, CS agent 客服, ad buyer 投手, cheer crew 气氛组."""
+
+    HOST = "host", _("Host")
+    CO_HOST = "co_host", _("Co-host")
     ACTOR = "actor", _("Actor")
-    ROOM_OPERATOR = "room_operator", _("Room operator (中控)")
-    FLOOR_CONTROLLER = "floor_controller", _("Floor controller (场控)")
-    CS_AGENT = "cs_agent", _("CS agent (客服)")
-    AD_BUYER = "ad_buyer", _("Ad buyer (投手)")
+    ROOM_OPERATOR = "room_operator", _("Room operator")
+    FLOOR_CONTROLLER = "floor_controller", _("Floor controller")
+    CS_AGENT = "cs_agent", _("CS agent")
+    AD_BUYER = "ad_buyer", _("Ad buyer")
     CHEER = "cheer", _("Cheer crew")
 
 
@@ -168,6 +188,8 @@ class CrewAssignment(models.Model):
     role = models.CharField(_("role"), max_length=32, choices=CrewRole.choices)
 
     class Meta:
+        verbose_name = _("crew assignment")
+        verbose_name_plural = _("crew assignments")
         constraints = [
             models.UniqueConstraint(
                 fields=["stream", "person", "role"], name="crew_assignment_unique_role"
@@ -195,6 +217,8 @@ class StreamEvent(models.Model):
     data = models.JSONField(default=dict)
 
     class Meta:
+        verbose_name = _("stream event")
+        verbose_name_plural = _("stream events")
         constraints = [
             models.UniqueConstraint(fields=["stream", "seq"], name="stream_event_seq_unique"),
         ]
@@ -211,6 +235,10 @@ class EventLogHead(models.Model):
         Stream, on_delete=models.CASCADE, primary_key=True, related_name="event_log_head"
     )
     last_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("event log head")
+        verbose_name_plural = _("event log heads")
 
     def __str__(self) -> str:
         return f"{self.stream_id}#{self.last_seq}"
@@ -244,6 +272,8 @@ class IngestEvent(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("ingest event")
+        verbose_name_plural = _("ingest events")
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "platform_event_id"], name="ingest_event_unique_platform_id"
@@ -272,6 +302,10 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
     def __str__(self) -> str:
         return f"API token #{self.pk} of {self.user}"
 
@@ -289,6 +323,10 @@ class ScreenToken(models.Model):
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("screen token")
+        verbose_name_plural = _("screen tokens")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.studio})"

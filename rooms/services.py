@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import ingest, selectors
+from . import ingest, lock_objects, selectors
 from .events import orders_received, stream_status_changed, viewers_sampled
 from .models import (
     ApiToken,
@@ -158,7 +158,7 @@ STREAM_TRANSITIONS: dict[str, frozenset[str]] = {
 
 def _require(actor: User | None, perm: str, obj=None) -> None:
     if actor is not None and not actor.has_perm(perm, obj):
-        raise PermissionDenied(_("You may not do this."))
+        raise PermissionDenied(_("You don't have permission to do this."))
 
 
 @transaction.atomic
@@ -193,12 +193,12 @@ def stream_transition(
     _require(actor, "rooms.change_stream", stream)
     at = at or timezone.now()
     with transaction.atomic():
-        stream = Stream.objects.select_for_update().get(pk=stream.pk)
+        stream = lock_objects.stream_for_update(stream.pk)
         if stream.status == to:
             return stream
         if to not in STREAM_TRANSITIONS[stream.status]:
             raise ValidationError(
-                _("A %(from)s stream cannot become %(to)s.")
+                _("Cannot move a stream from %(from)s to %(to)s.")
                 % {"from": stream.get_status_display(), "to": StreamStatus(to).label}
             )
         previous = stream.status
@@ -320,11 +320,7 @@ def ingest_dispatch(*, inbox_ids: list[int]) -> int:
     """
     processed = 0
     with transaction.atomic():
-        rows = list(
-            IngestEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=inbox_ids, status__in=[IngestStatus.PENDING, IngestStatus.FAILED])
-            .order_by("pk")
-        )
+        rows = list(lock_objects.ingest_events_for_dispatch(inbox_ids))
         if not rows:
             return 0
         by_channel: dict[int, list[IngestEvent]] = defaultdict(list)

@@ -63,9 +63,33 @@ def stream_events(request: HttpRequest, pk: int) -> HttpResponse:
                 "language": translation.get_language(),
                 "heartbeatSeconds": settings.MCN_WS_HEARTBEAT_SECONDS,
                 "snapshotUrl": reverse("api-stream-events", args=[stream.pk]),
+                "labels": _feed_labels(),
             },
         },
     )
+
+
+def _feed_labels() -> dict:
+    """Words the feed's script shows, in the viewer's language."""
+    return {
+        "types": {
+            "comment": _("Comment"),
+            "order": _("Order"),
+            "viewers": _("Viewers"),
+            "ad_metrics": _("Ad metrics"),
+            "stream": _("Stream"),
+        },
+        "orderStatuses": {"placed": _("placed"), "paid": _("paid"), "refunded": _("refunded")},
+        "streamStatuses": {status.value: str(status.label) for status in StreamStatus},
+        "connection": {
+            "connecting": _("Connecting…"),
+            "live": _("Connected"),
+            "reconnecting": _("Reconnecting…"),
+            "forbidden": _("Access withdrawn"),
+        },
+        "viewers": _("%(online)s online · %(entered)s entered in total"),
+        "adMetrics": _("%(campaign)s · spend %(spend)s · GMV %(gmv)s %(currency)s"),
+    }
 
 
 @login_required

@@ -11,8 +11,10 @@ from mcn_console.settings import (
     CHANNEL_LAYERS,
 )
 
-# Every test run gets its own Redis key space, so runs never see each other's messages.
+# Every test run gets its own database and Redis key space, so two runs on one machine (a
+# developer's and CI's, say) never see each other's data or messages.
 RUN_PREFIX = f"mcn-test-{os.getpid()}"
+DATABASES["default"]["TEST"] = {"NAME": f"test_mcn_{os.getpid()}"}  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = RUN_PREFIX
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{RUN_PREFIX}:ws"
 CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{RUN_PREFIX}:celery:"
@@ -27,8 +29,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = True
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 LOGGING["handlers"]["console"]["formatter"] = "plain"  # noqa: F405

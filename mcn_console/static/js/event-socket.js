@@ -58,6 +58,8 @@ export class EventSocket {
     socket.onmessage = (message) => this.receive(socket, message);
     socket.onclose = (event) => this.closed(socket, event);
     socket.onopen = () => {
+      // The pong confirms the whole path (auth, catch-up, feed) before any event arrives.
+      this.send(socket, { frame: "ping" });
       this.pinger = setInterval(() => this.send(socket, { frame: "ping" }), this.heartbeatMs);
       this.feedWatchdog(socket);
     };

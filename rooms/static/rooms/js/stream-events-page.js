@@ -3,9 +3,10 @@ import { EventSocket } from "../../js/event-socket.js";
 
 const MAX_ROWS = 500;
 const snapshot = JSON.parse(document.getElementById("feed-snapshot").textContent);
+const labels = snapshot.labels;
 const feed = document.getElementById("feed");
 const connection = document.getElementById("connection");
-const labels = feed.dataset;
+const streamStatus = document.getElementById("stream-status");
 const timeFormat = new Intl.DateTimeFormat(snapshot.language, {
   timeZone: snapshot.timeZone, hour: "2-digit", minute: "2-digit", second: "2-digit",
   hour12: false,
@@ -13,19 +14,28 @@ const timeFormat = new Intl.DateTimeFormat(snapshot.language, {
 const numberFormat = new Intl.NumberFormat(snapshot.language);
 const counts = {};
 
+// Fills a translated "%(name)s" template.
+function fill(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
+}
+
 function describe(event) {
   const d = event.data;
   switch (event.type) {
     case "comment":
       return `${d.user_name}: ${d.text}`;
     case "order":
-      return `${event.op} · ${d.sku} × ${d.quantity} · ${d.amount} ${d.currency}`;
+      return `${labels.orderStatuses[event.op] || event.op} · ${d.sku} × ${d.quantity} · ${d.amount} ${d.currency}`;
     case "viewers":
-      return `${numberFormat.format(d.online)} ${labels.labelOnline} · ${numberFormat.format(d.entered_total)} ${labels.labelEntered}`;
+      return fill(labels.viewers, {
+        online: numberFormat.format(d.online), entered: numberFormat.format(d.entered_total),
+      });
     case "ad_metrics":
-      return `${d.campaign_id} · ${labels.labelSpend} ${d.spend} · ${labels.labelGmv} ${d.gmv} ${d.currency}`;
+      return fill(labels.adMetrics, {
+        campaign: d.campaign_id, spend: d.spend, gmv: d.gmv, currency: d.currency,
+      });
     case "stream":
-      return `${d.from} → ${d.to}`;
+      return `${labels.streamStatuses[d.from] || d.from} → ${labels.streamStatuses[d.to] || d.to}`;
     default:
       return `${event.op} ${JSON.stringify(d)}`;
   }
@@ -40,13 +50,18 @@ function row(event) {
   time.textContent = timeFormat.format(new Date(event.at));
   const kind = document.createElement("span");
   kind.className = "feed-kind";
-  const key = "label" + event.type.split("_").map((p) => p[0].toUpperCase() + p.slice(1)).join("");
-  kind.textContent = labels[key] || event.type;
+  kind.textContent = labels.types[event.type] || event.type;
   const text = document.createElement("span");
   text.className = "feed-text";
   text.textContent = describe(event);
   item.append(time, kind, text);
   return item;
+}
+
+function showStatus(status) {
+  streamStatus.dataset.status = status;
+  streamStatus.className = `status status-${status}`;
+  streamStatus.textContent = labels.streamStatuses[status] || status;
 }
 
 function render(events, { count }) {
@@ -61,7 +76,7 @@ function render(events, { count }) {
     } else if (event.type === "ad_metrics") {
       document.getElementById("spend").textContent = `${event.data.spend} ${event.data.currency}`;
     } else if (event.type === "stream") {
-      document.getElementById("stream-status").textContent = event.data.to;
+      showStatus(event.data.to);
     }
   }
   for (const tile of document.querySelectorAll("[data-count]")) {
@@ -72,23 +87,26 @@ function render(events, { count }) {
   }
 }
 
-async function reloadSnapshot() {
-  const response = await fetch(`${snapshot.snapshotUrl}?after=0&limit=1`, {
+async function fetchPage(after, limit) {
+  const response = await fetch(`${snapshot.snapshotUrl}?after=${after}&limit=${limit}`, {
     headers: { Accept: "application/json" }, credentials: "same-origin",
   });
-  const page = await response.json();
+  if (!response.ok) throw new Error(`snapshot: HTTP ${response.status}`);
+  return response.json();
+}
+
+// After a resync: the newest events the log still holds, then carry on from there.
+async function reloadSnapshot() {
+  const { head } = await fetchPage(0, 1);
+  const recent = await fetchPage(Math.max(0, head - 200), 200);
   feed.replaceChildren();
-  const recent = await fetch(
-    `${snapshot.snapshotUrl}?after=${Math.max(0, page.head - 200)}&limit=200`,
-    { headers: { Accept: "application/json" }, credentials: "same-origin" },
-  ).then((r) => r.json());
   render(recent.events, { count: false });
-  return recent.events.length ? recent.events[recent.events.length - 1].id : page.head;
+  return recent.events.length ? recent.events[recent.events.length - 1].id : recent.head;
 }
 
 render(snapshot.events, { count: false });
 
-const socket = new EventSocket({
+new EventSocket({
   streamId: snapshot.stream,
   lastId: snapshot.head,
   heartbeatSeconds: snapshot.heartbeatSeconds,
@@ -96,8 +114,6 @@ const socket = new EventSocket({
   onResync: reloadSnapshot,
   onState: (state) => {
     connection.dataset.state = state;
-    const key = "label" + state[0].toUpperCase() + state.slice(1);
-    connection.textContent = connection.dataset[key] || state;
+    connection.textContent = labels.connection[state] || state;
   },
-});
-socket.start();
+}).start();

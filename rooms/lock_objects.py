@@ -1,0 +1,29 @@
+"""Row locks for the rooms app, in one place so their order and strength stay deliberate.
+
+Order within a transaction: inbox rows (pk order), then the stream row, then the stream's
+event-log head (taken by `eventlog.append`, always last).
+"""
+
+from django.db.models import QuerySet
+
+from .models import IngestEvent, IngestStatus, Stream
+
+
+def stream_for_update(stream_id: int) -> Stream:
+    """Lock a stream to change it.
+
+    NO KEY UPDATE, not UPDATE: inserting into the stream's event log checks its foreign key
+    with KEY SHARE, which NO KEY UPDATE allows. A full UPDATE lock would make a status change
+    and a concurrent event-log writer wait on each other (a deadlock once the head row is
+    involved).
+    """
+    return Stream.objects.select_for_update(no_key=True).get(pk=stream_id)
+
+
+def ingest_events_for_dispatch(inbox_ids: list[int]) -> QuerySet[IngestEvent]:
+    """Inbox rows still to dispatch, locked; rows another worker holds are skipped."""
+    return (
+        IngestEvent.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk__in=inbox_ids, status__in=[IngestStatus.PENDING, IngestStatus.FAILED])
+        .order_by("pk")
+    )
