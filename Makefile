@@ -45,8 +45,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks of the real-time spine (docs/benchmarks.md), on a `<name>_bench` database;
+# one JSON line of figures per benchmark. E.g. BENCH_ARGS="ingest --duration 10".
 bench: $(STAMP)
-	$(WITH_SERVICES) $(PY) -m bench
+	$(WITH_SERVICES) $(PY) -m bench $(BENCH_ARGS)
 
 # Extract and compile translations (needs GNU gettext; the compiled .mo files are committed).
 messages: $(STAMP)

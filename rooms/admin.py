@@ -1,7 +1,10 @@
-from django.contrib import admin
+from datetime import timedelta
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from . import services
 from .models import (
     Channel,
     ChannelSecret,
@@ -40,6 +43,29 @@ class ChannelSecretInline(admin.TabularInline):
 class ChannelAdmin(admin.ModelAdmin):
     list_display = ("name", "key", "platform", "currency", "time_zone")
     inlines = [ChannelSecretInline]
+    actions = ["rotate_secret"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            self._show_secret(request, obj, services.channel_secret_add(channel=obj))
+
+    @admin.action(description=_("Add a new ingest secret (current ones expire in 24 hours)"))
+    def rotate_secret(self, request, queryset):
+        for channel in queryset:
+            secret = services.channel_secret_add(
+                channel=channel, retire_others_after=timedelta(hours=24)
+            )
+            self._show_secret(request, channel, secret)
+
+    def _show_secret(self, request, channel, secret):
+        # Shown once: configure it on the platform side now.
+        self.message_user(
+            request,
+            _("Ingest secret for %(channel)s (shown once): %(secret)s")
+            % {"channel": channel.key, "secret": secret},
+            messages.WARNING,
+        )
 
 
 class CrewInline(admin.TabularInline):

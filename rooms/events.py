@@ -1,6 +1,6 @@
 """Event types the rooms app publishes to a stream's log. Called only from services."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from . import eventlog
@@ -10,6 +10,30 @@ from .models import IngestEvent, Stream, User
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def platform_events_logged(
+    *,
+    stream: Stream,
+    rows: Iterable[IngestEvent],
+    type: str,
+    op: str | Callable[[IngestEvent], str],
+    fields: Sequence[str],
+    with_currency: bool = False,
+) -> None:
+    """Log platform events as they arrived, in platform time order, one entry each.
+
+    The shape every app uses to show raw platform activity (comments, orders, samples):
+    the named payload fields, the platform's own time and, for money, the channel currency.
+    """
+    entries = []
+    for row in sorted(rows, key=lambda r: r.at):
+        data = {name: row.payload[name] for name in fields}
+        if with_currency:
+            data["currency"] = stream.channel.currency
+        data["platform_at"] = row.at.isoformat()
+        entries.append(NewEvent(type=type, op=op(row) if callable(op) else op, data=data))
+    eventlog.append(stream.pk, entries)
 
 
 def stream_status_changed(*, stream: Stream, previous: str, by: User | None) -> None:
@@ -32,39 +56,21 @@ def stream_status_changed(*, stream: Stream, previous: str, by: User | None) -> 
 
 
 def viewers_sampled(*, stream: Stream, samples: Iterable[IngestEvent]) -> None:
-    eventlog.append(
-        stream.pk,
-        [
-            NewEvent(
-                type="viewers",
-                op="sampled",
-                data={
-                    "online": sample.payload["online"],
-                    "entered_total": sample.payload["entered_total"],
-                    "platform_at": sample.at.isoformat(),
-                },
-            )
-            for sample in sorted(samples, key=lambda s: s.at)
-        ],
+    platform_events_logged(
+        stream=stream,
+        rows=samples,
+        type="viewers",
+        op="sampled",
+        fields=("online", "entered_total"),
     )
 
 
 def orders_received(*, stream: Stream, orders: Iterable[IngestEvent]) -> None:
-    eventlog.append(
-        stream.pk,
-        [
-            NewEvent(
-                type="order",
-                op=order.payload["status"],
-                data={
-                    "order_id": order.payload["order_id"],
-                    "sku": order.payload["sku"],
-                    "quantity": order.payload["quantity"],
-                    "amount": order.payload["amount"],
-                    "currency": stream.channel.currency,
-                    "platform_at": order.at.isoformat(),
-                },
-            )
-            for order in sorted(orders, key=lambda o: o.at)
-        ],
+    platform_events_logged(
+        stream=stream,
+        rows=orders,
+        type="order",
+        op=lambda row: row.payload["status"],
+        fields=("order_id", "sku", "quantity", "amount"),
+        with_currency=True,
     )

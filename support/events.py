@@ -2,25 +2,15 @@
 
 from collections.abc import Iterable
 
-from rooms import eventlog
-from rooms.eventlog import NewEvent
+from rooms.events import platform_events_logged
 from rooms.models import IngestEvent, Stream
 
 
 def comments_received(*, stream: Stream, comments: Iterable[IngestEvent]) -> None:
-    eventlog.append(
-        stream.pk,
-        [
-            NewEvent(
-                type="comment",
-                op="received",
-                data={
-                    "user_id": comment.payload["user_id"],
-                    "user_name": comment.payload["user_name"],
-                    "text": comment.payload["text"],
-                    "platform_at": comment.at.isoformat(),
-                },
-            )
-            for comment in sorted(comments, key=lambda c: c.at)
-        ],
+    platform_events_logged(
+        stream=stream,
+        rows=comments,
+        type="comment",
+        op="received",
+        fields=("user_id", "user_name", "text"),
     )

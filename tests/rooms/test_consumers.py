@@ -10,7 +10,7 @@ from django.db import transaction
 from django.test import Client
 
 from mcn_console.asgi import application
-from rooms import eventlog, services
+from rooms import eventlog, fanout, services
 from rooms.eventlog import NewEvent
 from rooms.models import ScreenToken, StreamEvent
 from tests.factories import StreamFactory, StudioFactory, UserFactory
@@ -129,6 +129,7 @@ async def test_a_gap_the_log_no_longer_holds_gets_an_explicit_resync(after):
     await socket.connect()
     frame = await socket.receive_json_from(timeout=TIMEOUT)
     closed = await socket.receive_output(timeout=TIMEOUT)
+    await socket.disconnect()
 
     assert frame == {"frame": "resync", "head": 6}
     assert closed == {"type": "websocket.close", "code": 4001}
@@ -234,6 +235,7 @@ async def test_revoking_a_screen_token_closes_its_open_socket(settings):
     frames = []
     while (output := await socket.receive_output(timeout=TIMEOUT))["type"] != "websocket.close":
         frames.append(json.loads(output["text"])["frame"])
+    await socket.disconnect()
 
     assert output["code"] == 4003
     assert set(frames) <= {"ping"}
@@ -278,3 +280,21 @@ async def test_a_client_that_drops_at_random_receives_every_event_once_in_order(
 
     assert received == list(range(1, total + 1))
     assert reconnects >= total // 4
+
+
+async def test_a_socket_that_cannot_drain_is_closed_rather_than_buffered(settings):
+    settings.MCN_WS_MAX_BACKLOG = 10
+    stream, session = await _stream_with_viewer()
+    socket = _socket(stream.pk, after=0, session=session)
+    await socket.connect()
+    await socket.send_json_to({"frame": "ping"})
+    await socket.receive_json_from(timeout=TIMEOUT)
+    (consumer,) = fanout._feeds[(asyncio.get_running_loop(), stream.pk)].subscribers
+    events = [{"id": i, "stream": stream.pk, "type": "note", "op": "added", "at": "", "data": {}}
+              for i in range(1, 12)]
+
+    consumer.deliver(fanout.Batch(events=events, frame=fanout.encode_events_frame(events)))
+    closed = await socket.receive_output(timeout=TIMEOUT)
+    await socket.disconnect()
+
+    assert closed == {"type": "websocket.close", "code": 4008}
