@@ -25,7 +25,11 @@ def test_without_urls_it_starts_real_postgres_and_redis_and_stops_them_after(tmp
 
     run = subprocess.run(
         [sys.executable, "-m", "mcn_console.embedded", "--", sys.executable, "-c", PROBE],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
     lines = dict(line.split(" ", 1) for line in run.stdout.splitlines())
@@ -45,7 +49,11 @@ def test_with_urls_set_it_runs_the_command_on_those_services(tmp_path):
 
     run = subprocess.run(
         [sys.executable, "-m", "mcn_console.embedded", "--", sys.executable, "-c", PROBE],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert run.returncode == 0, run.stderr
@@ -57,9 +65,18 @@ def test_the_commands_exit_status_is_passed_on(tmp_path):
     env = dict(os.environ, MCN_VAR_DIR=str(tmp_path / "var"))
 
     run = subprocess.run(
-        [sys.executable, "-m", "mcn_console.embedded", "--", sys.executable, "-c",
-         "raise SystemExit(3)"],
-        cwd=ROOT, env=env, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "mcn_console.embedded",
+            "--",
+            sys.executable,
+            "-c",
+            "raise SystemExit(3)",
+        ],
+        cwd=ROOT,
+        env=env,
+        timeout=60,
     )
 
     assert run.returncode == 3

@@ -18,11 +18,19 @@ def _admin() -> Client:
 def test_a_channel_added_in_the_admin_gets_a_secret_shown_once():
     client = _admin()
 
-    response = client.post("/admin/rooms/channel/add/", {
-        "key": "shop-my", "name": "Shop MY", "platform": "shopee", "currency": "MYR",
-        "time_zone": "Asia/Kuala_Lumpur",
-        "secrets-TOTAL_FORMS": "0", "secrets-INITIAL_FORMS": "0",
-    }, follow=True)
+    response = client.post(
+        "/admin/rooms/channel/add/",
+        {
+            "key": "shop-my",
+            "name": "Shop MY",
+            "platform": "shopee",
+            "currency": "MYR",
+            "time_zone": "Asia/Kuala_Lumpur",
+            "secrets-TOTAL_FORMS": "0",
+            "secrets-INITIAL_FORMS": "0",
+        },
+        follow=True,
+    )
 
     channel = Channel.objects.get(key="shop-my")
     (secret,) = channel_active_secrets(channel)
@@ -34,8 +42,9 @@ def test_rotating_a_secret_in_the_admin_keeps_the_old_one_for_a_day():
     channel = ChannelFactory()
     old = channel.secrets.get()
 
-    _admin().post("/admin/rooms/channel/", {"action": "rotate_secret",
-                                            "_selected_action": [channel.pk]})
+    _admin().post(
+        "/admin/rooms/channel/", {"action": "rotate_secret", "_selected_action": [channel.pk]}
+    )
 
     old.refresh_from_db()
     assert ChannelSecret.objects.filter(channel=channel).count() == 2
@@ -47,8 +56,9 @@ def test_the_inbox_is_read_only_in_the_admin():
     assert _admin().get("/admin/rooms/ingestevent/add/").status_code == 403
 
 
-@pytest.mark.parametrize("model", ["user", "studio", "channel", "stream", "ingestevent",
-                                   "screentoken"])
+@pytest.mark.parametrize(
+    "model", ["user", "studio", "channel", "stream", "ingestevent", "screentoken"]
+)
 def test_every_admin_list_renders(model):
     ChannelFactory()
 

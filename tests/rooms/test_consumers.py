@@ -290,8 +290,10 @@ async def test_a_socket_that_cannot_drain_is_closed_rather_than_buffered(setting
     await socket.send_json_to({"frame": "ping"})
     await socket.receive_json_from(timeout=TIMEOUT)
     (consumer,) = fanout._feeds[(asyncio.get_running_loop(), stream.pk)].subscribers
-    events = [{"id": i, "stream": stream.pk, "type": "note", "op": "added", "at": "", "data": {}}
-              for i in range(1, 12)]
+    events = [
+        {"id": i, "stream": stream.pk, "type": "note", "op": "added", "at": "", "data": {}}
+        for i in range(1, 12)
+    ]
 
     consumer.deliver(fanout.Batch(events=events, frame=fanout.encode_events_frame(events)))
     closed = await socket.receive_output(timeout=TIMEOUT)
