@@ -34,4 +34,4 @@ RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent --shel
 USER mcn
 
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "mcn_console.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--lifespan", "off", "--ws-ping-interval", "20", "--ws-ping-timeout", "20", "--no-access-log"]
+CMD ["python", "-m", "uvicorn", "mcn_console.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--lifespan", "off", "--ws-ping-interval", "20", "--ws-ping-timeout", "20", "--ws-per-message-deflate", "false", "--no-access-log"]

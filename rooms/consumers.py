@@ -4,7 +4,7 @@ Server frames (JSON objects with a "frame" key):
   {"frame": "events", "events": [<event>, ...]}   events in id order, never repeated
   {"frame": "resync", "head": N}                   the log no longer holds what you missed:
                                                     reload your snapshot, reconnect after it
-  {"frame": "ping", "head": N}                     every heartbeat; N is the log's head
+  {"frame": "ping", "head": N}                     every heartbeat; everything up to N is sent
   {"frame": "pong", "head": N}                     answer to a client ping; N is the last id sent
 Client frames: {"frame": "ping"}. Mutations go over HTTP, never over this socket.
 
@@ -15,6 +15,7 @@ catch up from the log).
 import asyncio
 import json
 import logging
+from collections.abc import Hashable
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -36,25 +37,25 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.stream_id = int(self.scope["url_route"]["kwargs"]["stream_id"])
-        self.after = _after(self.scope.get("query_string", b""))
         self.queue: asyncio.Queue = asyncio.Queue()
         self.backlog = 0
         self.writer: asyncio.Task | None = None
         self.joined = False
-        self.identity = await self._authorise()
-        if self.identity is None:
+        self.access_key = await self._authorise()
+        if self.access_key is None:
             # Closing before accept refuses the handshake (HTTP 403).
             await self.close()
             return
         await self.accept()
         try:
-            await fanout.join(self.stream_id, self)
+            feed_position = await fanout.join(self.stream_id, self)
         except Exception:
             logger.exception("could not join the feed of stream %s", self.stream_id)
             await self.close(code=1011)
             return
         self.joined = True
-        self.writer = asyncio.get_running_loop().create_task(self._write())
+        after = _after(self.scope.get("query_string", b""))
+        self.writer = asyncio.get_running_loop().create_task(self._write(after, feed_position))
 
     async def disconnect(self, code: int) -> None:
         if self.writer is not None:
@@ -84,19 +85,19 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
 
     # --- the one task that writes to this socket -----------------------------------------
 
-    async def _write(self) -> None:
+    async def _write(self, after: int | None, feed_position: int) -> None:
         try:
-            if self.after is None:
-                self.last_id = await database_sync_to_async(eventlog.head)(self.stream_id)
+            if after is None:
+                self.last_id = feed_position
             else:
                 resumable, head = await database_sync_to_async(eventlog.can_resume)(
-                    self.stream_id, self.after
+                    self.stream_id, after
                 )
                 if not resumable:
                     await self._send({"frame": "resync", "head": head})
                     await self.close(code=CLOSE_RESYNC)
                     return
-                self.last_id = self.after
+                self.last_id = after
                 await self._catch_up()
             while True:
                 kind, item = await self.queue.get()
@@ -108,11 +109,18 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
                 elif isinstance(item, fanout.Batch):
                     self.backlog -= len(item.events)
                     await self._relay(item)
-                elif not await self._heartbeat(item.head):
+                elif not item.allowed:
                     await self.close(code=CLOSE_FORBIDDEN)
                     return
+                else:
+                    if item.head > self.last_id:
+                        await self._catch_up()
+                    await self._send({"frame": "ping", "head": self.last_id})
         except asyncio.CancelledError:
             raise
+        except OSError:
+            # The client went away mid-send; its disconnect will follow.
+            return
         except Exception:
             logger.exception("event socket for stream %s failed", self.stream_id)
             await self.close(code=1011)
@@ -121,25 +129,16 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
         events = batch.events
         if events[-1]["id"] <= self.last_id:
             return
-        contiguous = events[-1]["id"] - events[0]["id"] + 1 == len(events)
-        if contiguous and events[0]["id"] == self.last_id + 1:
+        if events[0]["id"] == self.last_id + 1:
             await self.send(text_data=batch.frame)
             self.last_id = events[-1]["id"]
-        elif contiguous and events[0]["id"] <= self.last_id:
+        elif events[0]["id"] <= self.last_id:
             rest = [event for event in events if event["id"] > self.last_id]
             await self.send(text_data=fanout.encode_events_frame(rest))
             self.last_id = rest[-1]["id"]
         else:
-            # A doorbell was lost or arrived out of order; the log has everything committed.
+            # Behind the feed (still catching up, or a batch was shed): the log has it all.
             await self._catch_up()
-
-    async def _heartbeat(self, head: int) -> bool:
-        if head > self.last_id:
-            await self._catch_up()
-        if not await self._still_allowed():
-            return False
-        await self._send({"frame": "ping", "head": head})
-        return True
 
     async def _catch_up(self) -> None:
         page = settings.MCN_WS_CATCHUP_PAGE
@@ -158,30 +157,23 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
 
     # --- access --------------------------------------------------------------------------
 
-    async def _authorise(self):
+    async def _authorise(self) -> Hashable | None:
+        """The socket's access key if it may watch this stream (see selectors)."""
         screen = self.scope.get("screen")
-        user = self.scope.get("user")
         if screen is not None:
             stream = await database_sync_to_async(selectors.stream_get_for_screen)(
                 screen, self.stream_id
             )
-            return screen if stream else None
+            return selectors.screen_access_key(screen) if stream else None
+        user = self.scope.get("user")
         if user is not None and user.is_authenticated:
             stream = await database_sync_to_async(selectors.stream_get_for_user)(
                 user, self.stream_id
             )
-            return user if stream else None
+            session = self.scope.get("session")
+            key = session.session_key if session is not None else None
+            return selectors.session_access_key(user.pk, key) if stream else None
         return None
-
-    async def _still_allowed(self) -> bool:
-        if isinstance(self.identity, selectors.ScreenIdentity):
-            return await database_sync_to_async(selectors.screen_still_valid)(self.identity)
-        session = self.scope.get("session")
-        return await database_sync_to_async(selectors.session_still_valid)(
-            user_id=self.identity.pk,
-            session_key=session.session_key if session is not None else None,
-            stream_id=self.stream_id,
-        )
 
 
 def _after(query_string: bytes) -> int | None:

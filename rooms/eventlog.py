@@ -11,7 +11,8 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -27,6 +28,9 @@ from .models import EventLogHead, StreamEvent
 logger = logging.getLogger(__name__)
 
 BROADCAST_TIMEOUT_SECONDS = 2.0
+
+# Appends held by `deferred()` blocks, per thread (services run in sync threads).
+_local = threading.local()
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,45 @@ def append(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
 
     Only services call this. The stream's head row stays locked until the caller's
     transaction ends, so append late in a transaction and keep that transaction short.
+    Inside a `deferred()` block the events are held and written when the block ends, and
+    nothing is returned; otherwise the payloads written are returned.
     """
     if not events:
         return []
     if not connection.in_atomic_block:
         raise RuntimeError("eventlog.append must run inside the service's transaction")
+    held = getattr(_local, "deferred", None)
+    if held:
+        held[-1].setdefault(stream_id, []).extend(events)
+        return []
+    return _write(stream_id, events)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold the appends made inside the block and write them as the block ends.
+
+    For a service that does a lot of work in one transaction (dispatching a batch of platform
+    events): each stream's events go in one statement, streams in id order, at the end of
+    the work, so the head rows are locked only for the last moments of the transaction. A
+    block that raises writes nothing; a nested block hands its events to the enclosing one.
+    """
+    stack = _local.__dict__.setdefault("deferred", [])
+    held: dict[int, list[NewEvent]] = {}
+    stack.append(held)
+    try:
+        yield
+    finally:
+        stack.pop()
+    if stack:
+        for stream_id, events in held.items():
+            stack[-1].setdefault(stream_id, []).extend(events)
+        return
+    for stream_id in sorted(held):
+        _write(stream_id, held[stream_id])
+
+
+def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
     head_table = EventLogHead._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(

@@ -3,17 +3,26 @@
 Each web process keeps one `StreamFeed` per stream that has sockets open, and the feed is the
 only member of the stream's channel-layer group in that process. A broadcast therefore costs
 one Redis message per process, not one per socket, and a frame is encoded once per batch
-however many screens watch.
+however many screens watch. Work that concerns the stream rather than a socket is done once
+per feed too: putting late or lost doorbells back in order, and the periodic heartbeat
+(the log's head, and who may still watch).
 
 Batching adapts to load: when a stream is quiet an event goes out the moment it arrives;
 when it is busy, events that arrive within `MCN_WS_BATCH_SECONDS` of the previous frame are
 coalesced into the next one. A few hundred sockets at a few hundred events per second then
 cost a few thousand frames per second instead of tens of thousands.
+
+Doorbells can arrive out of order (two workers commit to one stream and publish in the
+other order) or not at all (the channel layer drops messages by design). The feed delivers
+only contiguous runs of ids: it holds a run that starts after a gap for up to
+`GAP_HOLD_SECONDS`, and if the missing doorbell has not come by then, reads the gap from the
+log once for all its sockets.
 """
 
 import asyncio
 import json
 import logging
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,14 +30,17 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import eventlog
+from . import eventlog, selectors
 
 logger = logging.getLogger(__name__)
+
+GAP_HOLD_SECONDS = 0.1
+REPAIR_PAGE = 5000
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Events in id order, with the frame that carries them already encoded."""
+    """Events in id order without gaps, with the frame that carries them already encoded."""
 
     events: list[dict[str, Any]]
     frame: str
@@ -36,12 +48,16 @@ class Batch:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """The stream's head as the database has it, sent to every socket periodically."""
+    """The feed has delivered everything up to `head`; `allowed` says if the socket may stay."""
 
     head: int
+    allowed: bool
 
 
 class Subscriber(Protocol):
+    # Who the socket belongs to, for the heartbeat's access check (see selectors).
+    access_key: Hashable
+
     def deliver(self, item: Batch | Heartbeat) -> None: ...
 
 
@@ -58,35 +74,47 @@ class StreamFeed:
         self.layer = get_channel_layer()
         self.group = eventlog.group_name(stream_id)
         self.channel_name: str | None = None
-        self.pending: list[dict[str, Any]] = []
+        self.last_id = 0
+        self.pending: dict[int, dict[str, Any]] = {}
+        self.gap_since: float | None = None
+        self.holding = False
+        self.repairing = False
         self.flush_handle: asyncio.TimerHandle | None = None
         self.last_flush = 0.0
         self.batch_seconds = settings.MCN_WS_BATCH_SECONDS
         self.heartbeat_seconds = settings.MCN_WS_HEARTBEAT_SECONDS
-        self.tasks: list[asyncio.Task] = []
+        self.tasks: set[asyncio.Task] = set()
         self.ready = asyncio.get_running_loop().create_task(self._start())
 
     async def _start(self) -> None:
         self.channel_name = await self.layer.new_channel(prefix="feed.")
         await self.layer.group_add(self.group, self.channel_name)
-        loop = asyncio.get_running_loop()
-        self.tasks = [
-            loop.create_task(self._receive_loop()),
-            loop.create_task(self._heartbeat_loop()),
-        ]
+        # Read after joining: anything committed since is either in the log below this head
+        # or on its way as a doorbell.
+        self.last_id = await database_sync_to_async(eventlog.head)(self.stream_id)
+        self._spawn(self._receive_loop())
+        self._spawn(self._heartbeat_loop())
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def stop(self) -> None:
         if self.flush_handle is not None:
             self.flush_handle.cancel()
         self.ready.cancel()
-        for task in self.tasks:
+        tasks = [self.ready, *self.tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(self.ready, *self.tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.channel_name is not None:
             try:
                 await self.layer.group_discard(self.group, self.channel_name)
             except Exception:
                 logger.warning("leaving %s failed", self.group, exc_info=True)
+
+    # --- doorbells ---------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
         backoff = 0.5
@@ -96,7 +124,7 @@ class StreamFeed:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Sockets keep up through the heartbeat's catch-up while Redis is away.
+                # The heartbeat keeps sockets current from the log while Redis is away.
                 logger.warning(
                     "feed for stream %s lost the channel layer", self.stream_id, exc_info=True
                 )
@@ -107,27 +135,22 @@ class StreamFeed:
             if message.get("type") == "stream.events":
                 self._on_events(message["events"])
 
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            try:
-                head = await database_sync_to_async(eventlog.head)(self.stream_id)
-                # Group membership expires in some layers; joining again renews it.
-                await self.layer.group_add(self.group, self.channel_name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("heartbeat for stream %s failed", self.stream_id, exc_info=True)
-                continue
-            for subscriber in list(self.subscribers):
-                subscriber.deliver(Heartbeat(head))
-
     def _on_events(self, events: list[dict[str, Any]]) -> None:
-        self.pending.extend(events)
+        for event in events:
+            if event["id"] > self.last_id:
+                self.pending[event["id"]] = event
+        if self.holding and self.last_id + 1 in self.pending:
+            # The late doorbell came: no need to wait out the hold.
+            self.flush_handle.cancel()
+            self.flush_handle = None
+            self.holding = False
+        self._schedule_flush()
+
+    def _schedule_flush(self, at_least_in: float = 0.0) -> None:
         if self.flush_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        wait = self.last_flush + self.batch_seconds - loop.time()
+        wait = max(at_least_in, self.last_flush + self.batch_seconds - loop.time())
         if wait <= 0:
             self._flush()
         else:
@@ -135,21 +158,114 @@ class StreamFeed:
 
     def _flush(self) -> None:
         self.flush_handle = None
-        self.last_flush = asyncio.get_running_loop().time()
-        events = sorted(self.pending, key=lambda event: event["id"])
-        self.pending = []
-        if not events or not self.subscribers:
+        self.holding = False
+        now = asyncio.get_running_loop().time()
+        self.last_flush = now
+        ready = []
+        while self.last_id + 1 in self.pending:
+            self.last_id += 1
+            ready.append(self.pending.pop(self.last_id))
+        if ready:
+            self._deliver_events(ready)
+        if not self.pending:
+            self.gap_since = None
+            return
+        # Events after a gap: wait a moment for the late doorbell, then read the log.
+        if self.gap_since is None:
+            self.gap_since = now
+        if now - self.gap_since >= GAP_HOLD_SECONDS:
+            self._repair()
+        else:
+            self._schedule_flush(at_least_in=self.gap_since + GAP_HOLD_SECONDS - now)
+            self.holding = True
+
+    def _repair(self) -> None:
+        if not self.repairing:
+            self.repairing = True
+            self._spawn(self._read_log())
+
+    async def _read_log(self) -> None:
+        """Deliver what the log holds after the feed's last id; once for every socket."""
+        try:
+            while True:
+                events = await database_sync_to_async(eventlog.read_after)(
+                    self.stream_id, self.last_id, limit=REPAIR_PAGE
+                )
+                if events and events[0]["id"] > self.last_id + 1:
+                    # Pruned by retention before this feed saw them; sockets that need
+                    # them get a resync when they reconnect.
+                    logger.warning(
+                        "feed for stream %s skipped pruned events %s to %s",
+                        self.stream_id,
+                        self.last_id + 1,
+                        events[0]["id"] - 1,
+                    )
+                    self.last_id = events[0]["id"] - 1
+                for event in events:
+                    if event["id"] > self.last_id:
+                        self.pending.setdefault(event["id"], event)
+                if self.flush_handle is not None:
+                    self.flush_handle.cancel()
+                    self.flush_handle = None
+                self.gap_since = None
+                self._flush()
+                if len(events) < REPAIR_PAGE:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning(
+                "feed for stream %s could not read the log", self.stream_id, exc_info=True
+            )
+        finally:
+            self.repairing = False
+
+    def _deliver_events(self, events: list[dict[str, Any]]) -> None:
+        if not self.subscribers:
             return
         batch = Batch(events=events, frame=encode_events_frame(events))
         for subscriber in list(self.subscribers):
             subscriber.deliver(batch)
 
+    # --- heartbeat -----------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self._heartbeat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("heartbeat for stream %s failed", self.stream_id, exc_info=True)
+
+    async def _heartbeat(self) -> None:
+        head = await database_sync_to_async(eventlog.head)(self.stream_id)
+        if head > self.last_id and not self.repairing:
+            # A doorbell was lost; nothing else would have told us.
+            self.repairing = True
+            await self._read_log()
+        subscribers = list(self.subscribers)
+        allowed = await database_sync_to_async(selectors.socket_access_still_valid)(
+            self.stream_id, {subscriber.access_key for subscriber in subscribers}
+        )
+        # Group membership expires in some channel layers; joining again renews it.
+        await self.layer.group_add(self.group, self.channel_name)
+        for subscriber in subscribers:
+            subscriber.deliver(
+                Heartbeat(head=self.last_id, allowed=subscriber.access_key in allowed)
+            )
+
 
 _feeds: dict[tuple[asyncio.AbstractEventLoop, int], StreamFeed] = {}
 
 
-async def join(stream_id: int, subscriber: Subscriber) -> None:
-    """Start receiving a stream's batches and heartbeats on this process's feed."""
+async def join(stream_id: int, subscriber: Subscriber) -> int:
+    """Start receiving a stream's batches and heartbeats; returns the feed's last id.
+
+    Batches after that id will come through `deliver`; the subscriber reads anything it
+    needs up to it from the log itself.
+    """
     key = (asyncio.get_running_loop(), stream_id)
     feed = _feeds.get(key)
     if feed is None:
@@ -162,6 +278,7 @@ async def join(stream_id: int, subscriber: Subscriber) -> None:
         if _feeds.get(key) is feed:
             del _feeds[key]
         raise
+    return feed.last_id
 
 
 async def leave(stream_id: int, subscriber: Subscriber) -> None:

@@ -27,3 +27,15 @@ def ingest_events_for_dispatch(inbox_ids: list[int]) -> QuerySet[IngestEvent]:
         .filter(pk__in=inbox_ids, status__in=[IngestStatus.PENDING, IngestStatus.FAILED])
         .order_by("pk")
     )
+
+
+def ingest_backlog_for_dispatch(
+    *, channel_ids: set[int], exclude: set[int], limit: int
+) -> list[IngestEvent]:
+    """Pending rows of these channels waiting behind a dispatch, oldest first, locked."""
+    return list(
+        IngestEvent.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(channel_id__in=channel_ids, status=IngestStatus.PENDING)
+        .exclude(pk__in=exclude)
+        .order_by("pk")[:limit]
+    )

@@ -285,6 +285,11 @@ class IngestEvent(models.Model):
                 name="ingest_event_needs_dispatch",
                 condition=Q(status__in=["pending", "failed"]),
             ),
+            models.Index(
+                fields=["channel", "id"],
+                name="ingest_event_channel_backlog",
+                condition=Q(status="pending"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 """Reads for the rooms app, scoped to what the requester may see."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,23 +53,55 @@ def screen_identify(raw_token: str) -> ScreenIdentity | None:
     return ScreenIdentity(token_id=row[0], studio_id=row[1]) if row else None
 
 
-def screen_still_valid(screen: ScreenIdentity) -> bool:
-    return ScreenToken.objects.filter(
-        pk=screen.token_id, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).exists()
+def screen_access_key(screen: ScreenIdentity) -> tuple:
+    return ("screen", screen.token_id)
 
 
-def session_still_valid(*, user_id: int, session_key: str | None, stream_id: int) -> bool:
-    """Whether a websocket opened with this session may keep receiving this stream."""
-    if (
-        session_key
-        and not Session.objects.filter(
-            session_key=session_key, expire_date__gt=timezone.now()
-        ).exists()
-    ):
-        return False
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    return user is not None and stream_get_for_user(user, stream_id) is not None
+def session_access_key(user_id: int, session_key: str | None) -> tuple:
+    return ("session", user_id, session_key)
+
+
+def users_who_may_view_stream(stream_id: int, user_ids: Iterable[int]) -> set[int]:
+    """Which of these people may see the stream: the rule of `stream_list_for_user`, asked
+    from the other side, for many people at once."""
+    stream = Stream.objects.filter(pk=stream_id).values("studio_id").first()
+    if stream is None:
+        return set()
+    return set(
+        User.objects.filter(pk__in=list(user_ids), is_active=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(studios=stream["studio_id"])
+            | Q(crew_assignments__stream_id=stream_id)
+        )
+        .values_list("pk", flat=True)
+    )
+
+
+def socket_access_still_valid(stream_id: int, access_keys: set[tuple]) -> set[tuple]:
+    """The access keys (see `*_access_key`) that may still watch the stream, in three
+    queries however many sockets share them: unrevoked, unexpired screen tokens of the
+    stream's studio; live sessions; people who may still see the stream."""
+    now = timezone.now()
+    screens = {key[1] for key in access_keys if key[0] == "screen"}
+    sessions = [key for key in access_keys if key[0] == "session"]
+    valid_screens = set(
+        ScreenToken.objects.filter(
+            pk__in=screens,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+            studio__streams=stream_id,
+        ).values_list("pk", flat=True)
+    )
+    live_sessions = set(
+        Session.objects.filter(
+            session_key__in=[key[2] for key in sessions if key[2]], expire_date__gt=now
+        ).values_list("session_key", flat=True)
+    )
+    viewers = users_who_may_view_stream(stream_id, {key[1] for key in sessions})
+    return {("screen", token_id) for token_id in valid_screens} | {
+        key for key in sessions if key[1] in viewers and (key[2] is None or key[2] in live_sessions)
+    }
 
 
 def channel_by_key(key: str) -> Channel | None:

@@ -13,10 +13,11 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import ingest, lock_objects, selectors
+from . import eventlog, ingest, lock_objects, selectors
 from .events import orders_received, stream_status_changed, viewers_sampled
 from .models import (
     ApiToken,
@@ -311,67 +312,100 @@ def _json(fields: dict) -> str:
     return json.dumps(fields, cls=DjangoJSONEncoder, ensure_ascii=False)
 
 
-def ingest_dispatch(*, inbox_ids: list[int]) -> int:
-    """Hand new inbox rows to the handler registered for their type; safe to run twice.
+# A dispatch that finds a backlog behind its own rows takes up to this many in one go.
+DISPATCH_BACKLOG_ROWS = 2000
+
+
+def ingest_dispatch(*, inbox_ids: list[int], with_backlog: bool = False) -> int:
+    """Hand inbox rows to the handler registered for their type; safe to run twice.
 
     Rows are locked (skipping any another worker holds), attributed to a stream by channel
     and time, and processed per stream and type, each group in its own savepoint so one
-    failing handler does not hold back the others. Returns the number of rows processed.
+    failing handler does not hold back the others. With `with_backlog`, pending rows of the
+    same channels that are waiting behind these are taken too (oldest first), so a backlog
+    is worked off in a few large transactions rather than many small ones. The handlers'
+    log events are written last, once per stream, so each stream's log head is locked only
+    for the end of the transaction. Returns the number of rows processed.
     """
-    processed = 0
     with transaction.atomic():
         rows = list(lock_objects.ingest_events_for_dispatch(inbox_ids))
+        if with_backlog and rows:
+            rows += lock_objects.ingest_backlog_for_dispatch(
+                channel_ids={row.channel_id for row in rows},
+                exclude={row.pk for row in rows},
+                limit=DISPATCH_BACKLOG_ROWS,
+            )
         if not rows:
             return 0
-        by_channel: dict[int, list[IngestEvent]] = defaultdict(list)
-        for row in rows:
-            by_channel[row.channel_id].append(row)
-        for channel_id, channel_rows in by_channel.items():
-            streams = selectors.streams_for_platform_events(
-                channel_id, [row.at for row in channel_rows]
-            )
-            for row, stream in zip(channel_rows, streams, strict=True):
-                row.stream = stream
+        outcomes: dict[tuple, list[int]] = defaultdict(list)
+        with eventlog.deferred():
+            for row, stream in _ingest_routes(rows):
                 if stream is None:
-                    row.status = IngestStatus.UNROUTED
-        routed = sorted(
-            (row for row in rows if row.stream is not None),
-            # stream_status first, so a batch that starts a stream is handled as live.
-            key=lambda row: (row.stream_id, row.type != "stream_status", row.type, row.pk),
+                    outcomes[(IngestStatus.UNROUTED, None, "")].append(row.pk)
+            routed = sorted(
+                (row for row in rows if row.stream_id is not None),
+                # stream_status first, so a batch that starts a stream is handled as live.
+                key=lambda row: (row.stream_id, row.type != "stream_status", row.type, row.pk),
+            )
+            for (stream_id, event_type), group in groupby(
+                routed, key=lambda row: (row.stream_id, row.type)
+            ):
+                group_rows = list(group)
+                status, error = _ingest_handle(event_type, group_rows)
+                outcomes[(status, stream_id, error)] += [row.pk for row in group_rows]
+            _ingest_record_outcomes(outcomes)
+    return sum(
+        len(ids) for (status, *_), ids in outcomes.items() if status == IngestStatus.PROCESSED
+    )
+
+
+def _ingest_routes(rows: list[IngestEvent]):
+    """Pair each row with the stream it belongs to (None: no stream), setting row.stream."""
+    by_channel: dict[int, list[IngestEvent]] = defaultdict(list)
+    for row in rows:
+        by_channel[row.channel_id].append(row)
+    for channel_id, channel_rows in by_channel.items():
+        streams = selectors.streams_for_platform_events(
+            channel_id, [row.at for row in channel_rows]
         )
-        for (_stream_id, event_type), group in groupby(
-            routed, key=lambda row: (row.stream_id, row.type)
-        ):
-            group_rows = list(group)
-            processed += _ingest_handle(event_type, group_rows)
-        IngestEvent.objects.bulk_update(rows, ["stream", "status", "attempts", "error"])
-    return processed
+        for row, stream in zip(channel_rows, streams, strict=True):
+            row.stream = stream
+            yield row, stream
 
 
-def _ingest_handle(event_type: str, rows: list[IngestEvent]) -> int:
+def _ingest_handle(event_type: str, rows: list[IngestEvent]) -> tuple[str, str]:
+    """Run the type's handler on one stream's rows; the outcome for all of them."""
     handler = ingest.handler_for(event_type)
     if handler is None:
-        for row in rows:
-            row.status = IngestStatus.UNKNOWN_TYPE
-        return 0
+        return IngestStatus.UNKNOWN_TYPE, ""
     try:
-        with transaction.atomic():
+        with transaction.atomic(), eventlog.deferred():
             handler(stream=rows[0].stream, events=rows)
     except Exception as exc:
         logger.exception("ingest handler for %s failed", event_type)
-        for row in rows:
-            row.attempts += 1
-            row.error = repr(exc)[:2000]
-            row.status = (
-                IngestStatus.DEAD
-                if row.attempts >= settings.MCN_INGEST_MAX_ATTEMPTS
-                else IngestStatus.FAILED
-            )
-        return 0
-    for row in rows:
-        row.status = IngestStatus.PROCESSED
-        row.error = ""
-    return len(rows)
+        return IngestStatus.FAILED, repr(exc)[:2000]
+    return IngestStatus.PROCESSED, ""
+
+
+def _ingest_record_outcomes(outcomes: dict[tuple, list[int]]) -> None:
+    """One UPDATE per outcome rather than per row: a batch mostly shares a few outcomes."""
+    for (status, stream_id, error), ids in outcomes.items():
+        rows = IngestEvent.objects.filter(pk__in=ids)
+        if status != IngestStatus.FAILED:
+            rows.update(status=status, stream_id=stream_id, error=error)
+            continue
+        rows.update(
+            stream_id=stream_id,
+            error=error,
+            attempts=F("attempts") + 1,
+            status=Case(
+                When(
+                    attempts__gte=settings.MCN_INGEST_MAX_ATTEMPTS - 1,
+                    then=Value(IngestStatus.DEAD),
+                ),
+                default=Value(IngestStatus.FAILED),
+            ),
+        )
 
 
 def ingest_rows_needing_dispatch(*, older_than: timedelta, limit: int) -> list[int]:

@@ -16,7 +16,8 @@ DISPATCH_GRACE = timedelta(seconds=30)
 
 @shared_task
 def ingest_dispatch_task(inbox_ids: list[int]) -> int:
-    return services.ingest_dispatch(inbox_ids=inbox_ids)
+    # A task that finds its rows already taken (by a task working off a backlog) does nothing.
+    return services.ingest_dispatch(inbox_ids=inbox_ids, with_backlog=True)
 
 
 @shared_task

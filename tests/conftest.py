@@ -61,7 +61,12 @@ class AsgiServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
             uvicorn.Config(
-                application, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning"
+                application,
+                ws_per_message_deflate=False,
+                host="127.0.0.1",
+                port=self.port,
+                lifespan="off",
+                log_level="warning",
             )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)

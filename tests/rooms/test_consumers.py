@@ -300,3 +300,23 @@ async def test_a_socket_that_cannot_drain_is_closed_rather_than_buffered(setting
     await socket.disconnect()
 
     assert closed == {"type": "websocket.close", "code": 4008}
+
+
+async def test_a_lost_doorbell_followed_by_another_is_repaired_before_the_heartbeat(
+    settings, monkeypatch
+):
+    settings.MCN_WS_HEARTBEAT_SECONDS = 3600
+    stream, session = await _stream_with_viewer()
+    socket = _socket(stream.pk, after=0, session=session)
+    await socket.connect()
+    await socket.send_json_to({"frame": "ping"})
+    await socket.receive_json_from(timeout=TIMEOUT)
+
+    with monkeypatch.context() as lossy:
+        lossy.setattr(eventlog, "broadcast", lambda stream_id, payloads: None)
+        await _append(stream.pk, 2)
+    await _append(stream.pk, 1)
+    ids = await _receive_ids(socket, until=3)
+    await socket.disconnect()
+
+    assert ids == [1, 2, 3]

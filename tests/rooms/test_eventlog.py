@@ -125,3 +125,31 @@ def test_prune_deletes_old_events_but_keeps_each_streams_newest():
     assert list(StreamEvent.objects.filter(stream=stream).values_list("seq", flat=True)) == [4]
     assert eventlog.can_resume(stream.pk, 4) == (True, 4)
     assert eventlog.can_resume(stream.pk, 2) == (False, 4)
+
+
+def test_deferred_appends_are_written_when_the_block_ends_in_stream_order():
+    first, second = StreamFactory(), StreamFactory()
+
+    with transaction.atomic():
+        with eventlog.deferred():
+            returned = eventlog.append(second.pk, [NewEvent("note", "a")])
+            eventlog.append(first.pk, [NewEvent("note", "b")])
+            eventlog.append(second.pk, [NewEvent("note", "c")])
+            held_during_block = StreamEvent.objects.count()
+        written = list(StreamEvent.objects.order_by("pk").values_list("stream_id", "seq", "op"))
+
+    assert returned == []
+    assert held_during_block == 0
+    assert written == [(first.pk, 1, "b"), (second.pk, 1, "a"), (second.pk, 2, "c")]
+
+
+def test_a_nested_deferred_block_that_fails_writes_nothing_of_its_own():
+    stream = StreamFactory()
+
+    with transaction.atomic(), eventlog.deferred():
+        eventlog.append(stream.pk, [NewEvent("note", "kept")])
+        with pytest.raises(ValueError), eventlog.deferred():
+            eventlog.append(stream.pk, [NewEvent("note", "dropped")])
+            raise ValueError("handler failed")
+
+    assert list(StreamEvent.objects.values_list("seq", "op")) == [(1, "kept")]

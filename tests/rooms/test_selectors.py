@@ -1,10 +1,25 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 
-from rooms.selectors import streams_for_platform_events
-from tests.factories import ChannelFactory, StreamFactory
+from rooms.selectors import (
+    ScreenIdentity,
+    screen_access_key,
+    session_access_key,
+    socket_access_still_valid,
+    stream_list_for_user,
+    streams_for_platform_events,
+    users_who_may_view_stream,
+)
+from tests.factories import (
+    ChannelFactory,
+    CrewAssignmentFactory,
+    StreamFactory,
+    StudioFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +63,35 @@ def test_draft_streams_and_other_channels_take_nothing():
     StreamFactory(planned_start=now - HOUR, planned_end=now + HOUR)
 
     assert streams_for_platform_events(channel.pk, [now]) == [None]
+
+
+def test_who_may_view_a_stream_matches_the_permission_and_the_stream_list():
+    member, crew, outsider, inactive = (UserFactory() for _ in range(4))
+    admin = UserFactory(is_superuser=True)
+    stream = StreamFactory(studio=StudioFactory(members=[member, inactive]))
+    CrewAssignmentFactory(stream=stream, person=crew)
+    inactive.is_active = False
+    inactive.save()
+    people = [member, crew, outsider, inactive, admin]
+    session = SessionStore()
+    session.create()
+
+    allowed = users_who_may_view_stream(stream.pk, [p.pk for p in people])
+    keys = {session_access_key(p.pk, session.session_key) for p in people}
+    still_valid = socket_access_still_valid(
+        stream.pk,
+        keys
+        | {session_access_key(member.pk, "expired-session")}
+        | {screen_access_key(ScreenIdentity(999, 1))},
+    )
+
+    assert allowed == {member.pk, crew.pk, admin.pk}
+    assert allowed == {
+        p.pk
+        for p in people
+        if p.is_active and stream_list_for_user(p).filter(pk=stream.pk).exists()
+    }
+    assert allowed == {
+        p.pk for p in people if p.is_active and p.has_perm("rooms.view_stream", stream)
+    }
+    assert still_valid == {session_access_key(pk, session.session_key) for pk in allowed}

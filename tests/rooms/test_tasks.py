@@ -176,3 +176,15 @@ def test_the_prune_task_applies_the_retention_window(celery_worker, settings):
     wait_until(lambda: StreamEvent.objects.count() == 1)
 
     assert StreamEvent.objects.get().seq == 3
+
+
+def test_a_dispatch_with_backlog_takes_the_rows_waiting_behind_it_in_one_go():
+    stream = StreamFactory()
+    post_events(Client(), stream.channel, [_comment(f"c{i}") for i in range(5)])
+    first, *waiting = IngestEvent.objects.order_by("pk").values_list("pk", flat=True)
+
+    processed = services.ingest_dispatch(inbox_ids=[first], with_backlog=True)
+    again = services.ingest_dispatch(inbox_ids=waiting, with_backlog=True)
+
+    assert (processed, again) == (5, 0)
+    assert list(StreamEvent.objects.values_list("seq", flat=True)) == [1, 2, 3, 4, 5]

@@ -1,0 +1,76 @@
+"""`python -m bench [ingest|fanout|catchup|crash ...] [options]`; all four by default."""
+
+import argparse
+import signal
+import sys
+import traceback
+
+from .harness import emit, log, prepare
+
+BENCHMARKS = ("ingest", "fanout", "catchup", "crash")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("benchmarks", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
+    parser.add_argument("--duration", type=float, default=60, help="ingest: seconds (60)")
+    parser.add_argument("--rate", type=int, default=2000, help="ingest: events/s (2000)")
+    parser.add_argument("--batch", type=int, default=200, help="ingest: events/request (200)")
+    parser.add_argument("--clients", type=int, default=200, help="fanout: sockets (200)")
+    parser.add_argument("--client-procs", type=int, default=2, help="fanout: client processes (2)")
+    parser.add_argument(
+        "--phase-seconds", type=float, default=30, help="fanout: seconds per rate (30)"
+    )
+    parser.add_argument(
+        "--variants",
+        default="default,core,unbatched,deflate,concurrent",
+        help="fanout: comma-separated variants, see bench/fanout.py",
+    )
+    parser.add_argument("--events", type=int, default=10_000, help="catchup: events behind")
+    parser.add_argument("--repeats", type=int, default=5, help="catchup: timed runs (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="crash: kills (3)")
+    parser.add_argument("--senders", type=int, default=4, help="crash: concurrent senders (4)")
+    args = parser.parse_args(argv)
+    chosen = args.benchmarks or list(BENCHMARKS)
+    unknown = set(chosen) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(sorted(unknown))}")
+
+    # SIGTERM unwinds like Ctrl-C, so every benchmark stops its subprocesses.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    env = prepare()
+    failed = False
+    for name in chosen:
+        try:
+            if name == "ingest":
+                from . import ingest
+
+                ingest.run(env, duration=args.duration, rate=args.rate, batch=args.batch)
+            elif name == "fanout":
+                from . import fanout
+
+                fanout.run(
+                    env,
+                    clients=args.clients,
+                    client_procs=args.client_procs,
+                    phase_seconds=args.phase_seconds,
+                    variants=args.variants.split(","),
+                )
+            elif name == "catchup":
+                from . import catchup
+
+                catchup.run(env, behind=args.events, repeats=args.repeats)
+            elif name == "crash":
+                from . import crash
+
+                crash.run(env, rounds=args.rounds, senders=args.senders)
+        except Exception as exc:
+            failed = True
+            traceback.print_exc()
+            log(f"{name} failed")
+            emit({"benchmark": name, "error": f"{type(exc).__name__}: {exc}"})
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
