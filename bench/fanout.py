@@ -6,7 +6,8 @@ event per transaction at a fixed rate. Every client must receive every event exa
 in order; latency is arrival − publish, per event per client.
 
 Variants: `default` (as the Procfile runs it: the pub/sub layer, 50 ms coalescing, no
-per-message compression; one publishing thread), the baselines `core` (channels_redis'
+per-message compression; two publishing threads, as one thread committing one event per
+transaction cannot hold 200/s on this machine class), the baselines `core` (channels_redis'
 list-based layer), `unbatched` (MCN_WS_BATCH_SECONDS=0) and `deflate` (per-message
 compression on, uvicorn's default; the clients offer it as browsers do), and diagnostics:
 `concurrent` (four publishing threads, as several workers appending to one stream would:
@@ -29,7 +30,7 @@ from .stats import histogram_percentiles_ms, ratio
 @dataclass(frozen=True)
 class Variant:
     env: dict[str, str] = field(default_factory=dict)
-    publisher_threads: int = 1
+    publisher_threads: int = 2
     server_options: tuple[str, ...] = ()
 
     def describe(self) -> dict:

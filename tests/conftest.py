@@ -104,12 +104,10 @@ def celery_worker(transactional_db):
 
 def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.02):
     """Poll until `predicate()` is truthy and return its value; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
     pause = threading.Event()
-    while True:
+    for _ in range(int(timeout / interval) + 1):
         value = predicate()
         if value:
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
         pause.wait(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
