@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
-WITH_SERVICES := $(PY) -m mcn_console.embedded --
+WITH_SERVICES := $(PY) mcn_console/embedded.py --
 MCN_PORT ?= 8000
 export MCN_PORT
 

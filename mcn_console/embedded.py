@@ -1,6 +1,10 @@
 """Run a command with PostgreSQL and Redis available, starting real ones under ./var/ if needed.
 
-    python -m mcn_console.embedded -- <command> [args...]
+    python mcn_console/embedded.py -- <command> [args...]
+
+Run as a script, not with `-m`: importing the `mcn_console` package would set Django and
+Celery defaults (DJANGO_SETTINGS_MODULE) in this process, and the command would inherit
+them — pytest, for one, would then ignore its own test settings.
 
 With `DATABASE_URL` and `REDIS_URL` both set (docker compose, CI, production) the command
 simply runs. Otherwise the missing service is started from a wheel: PostgreSQL from
@@ -25,10 +29,14 @@ from pathlib import Path
 VAR = Path(os.environ.get("MCN_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
 DATABASE_NAME = "mcn"
 
-logger = logging.getLogger("mcn_console.embedded")
+logger = logging.getLogger("embedded")
 
 
 def main(argv: list[str]) -> int:
+    # As a script, this file's folder heads sys.path; its neighbours (celery.py,
+    # settings.py) must not shadow the libraries imported below.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     command = argv[1:] if argv and argv[0] == "--" else argv
     if not command:
         print(__doc__, file=sys.stderr)

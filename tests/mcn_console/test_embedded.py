@@ -8,6 +8,7 @@ import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parents[2]
+WRAPPER = str(ROOT / "mcn_console" / "embedded.py")
 
 # Run by the child process that mcn_console.embedded starts: it must find both services.
 PROBE = """
@@ -16,6 +17,7 @@ with psycopg.connect(os.environ["DATABASE_URL"].replace("postgres://", "postgres
     print("postgres", db.execute("SHOW server_version").fetchone()[0])
 print("redis", redis.Redis.from_url(os.environ["REDIS_URL"]).info()["redis_version"])
 print("urls", os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
+print("settings", os.environ.get("DJANGO_SETTINGS_MODULE", "unset"))
 """
 
 
@@ -24,7 +26,7 @@ def test_without_urls_it_starts_real_postgres_and_redis_and_stops_them_after(tmp
     env["MCN_VAR_DIR"] = str(tmp_path / "var")
 
     run = subprocess.run(
-        [sys.executable, "-m", "mcn_console.embedded", "--", sys.executable, "-c", PROBE],
+        [sys.executable, WRAPPER, "--", sys.executable, "-c", PROBE],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -46,9 +48,10 @@ def test_without_urls_it_starts_real_postgres_and_redis_and_stops_them_after(tmp
 
 def test_with_urls_set_it_runs_the_command_on_those_services(tmp_path):
     env = dict(os.environ, MCN_VAR_DIR=str(tmp_path / "var"))
+    env.pop("DJANGO_SETTINGS_MODULE", None)
 
     run = subprocess.run(
-        [sys.executable, "-m", "mcn_console.embedded", "--", sys.executable, "-c", PROBE],
+        [sys.executable, WRAPPER, "--", sys.executable, "-c", PROBE],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -58,6 +61,7 @@ def test_with_urls_set_it_runs_the_command_on_those_services(tmp_path):
 
     assert run.returncode == 0, run.stderr
     assert f"urls {os.environ['DATABASE_URL']} {os.environ['REDIS_URL']}" in run.stdout
+    assert "settings unset" in run.stdout
     assert not (tmp_path / "var").exists()
 
 
@@ -67,8 +71,7 @@ def test_the_commands_exit_status_is_passed_on(tmp_path):
     run = subprocess.run(
         [
             sys.executable,
-            "-m",
-            "mcn_console.embedded",
+            WRAPPER,
             "--",
             sys.executable,
             "-c",
