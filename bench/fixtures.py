@@ -36,9 +36,16 @@ class World:
 
 def world(name: str, *, members: list[User] = ()) -> World:
     label = f"bench-{RUN}-{name}"
-    studio = services.studio_create(name=label, time_zone="Asia/Shanghai", members=members)
+    studio = services.studio_create(
+        actor=None, name=label, time_zone="Asia/Shanghai", members=members
+    )
     channel, secret = services.channel_create(
-        key=label, name=label, platform=Platform.DOUYIN, currency="CNY", time_zone="Asia/Shanghai"
+        actor=None,
+        key=label,
+        name=label,
+        platform=Platform.DOUYIN,
+        currency="CNY",
+        time_zone="Asia/Shanghai",
     )
     now = timezone.now()
     stream = services.stream_create(

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import (
+    ApiToken,
     Channel,
     ChannelSecret,
     CrewAssignment,
@@ -33,10 +34,15 @@ class StudioAdmin(admin.ModelAdmin):
 
 
 class ChannelSecretInline(admin.TabularInline):
+    """Existing secrets and their expiry; new ones only come from the rotate action."""
+
     model = ChannelSecret
     extra = 0
     fields = ("created_at", "expires_at")
     readonly_fields = ("created_at",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Channel)
@@ -48,13 +54,15 @@ class ChannelAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            self._show_secret(request, obj, services.channel_secret_add(channel=obj))
+            self._show_secret(
+                request, obj, services.channel_secret_add(actor=request.user, channel=obj)
+            )
 
     @admin.action(description=_("Add a new ingest secret (current ones expire in 24 hours)"))
     def rotate_secret(self, request, queryset):
         for channel in queryset:
             secret = services.channel_secret_add(
-                channel=channel, retire_others_after=timedelta(hours=24)
+                actor=request.user, channel=channel, retire_others_after=timedelta(hours=24)
             )
             self._show_secret(request, channel, secret)
 
@@ -97,6 +105,25 @@ class IngestEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Who holds API tokens, when they were last used, and revoking them."""
+
+    list_display = ("user", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    fields = ("user", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request, queryset):
+        for token in queryset:
+            services.api_token_revoke(actor=request.user, token=token)
 
 
 @admin.register(ScreenToken)

@@ -6,28 +6,31 @@ import time
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DataError, InterfaceError, OperationalError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
-    PolymorphicProxySerializer,
     extend_schema,
 )
 from rest_framework import generics, status
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from . import eventlog, ingest, selectors, services
+from .auth import ApiTokenAuthentication, SignInGuard
+from .models import ApiToken
 from .serializers import (
-    INGEST_EVENT_SERIALIZERS,
     AuthTokenRequestSerializer,
     AuthTokenResponseSerializer,
+    EventPageQuerySerializer,
     EventPageSerializer,
+    IngestBatchSerializer,
     IngestErrorSerializer,
     IngestReceiptSerializer,
     StreamSerializer,
@@ -37,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 
 class AuthTokenApi(APIView):
-    authentication_classes = []
-    permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
@@ -50,14 +51,46 @@ class AuthTokenApi(APIView):
     def post(self, request: Request) -> Response:
         form = AuthTokenRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        guard = SignInGuard(
+            username=form.validated_data["username"], address=request.META.get("REMOTE_ADDR")
+        )
+        if guard.locked():
+            raise Throttled(
+                wait=SignInGuard.WINDOW_SECONDS, detail="Too many failed sign-ins; try again later."
+            )
         user = authenticate(
             request._request,
             username=form.validated_data["username"],
             password=form.validated_data["password"],
         )
         if user is None:
+            guard.failed()
             raise AuthenticationFailed("Unknown username or wrong password.")
+        guard.succeeded()
         return Response({"token": services.api_token_issue(user=user)})
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        summary="Revoke the token this request is authenticated with",
+    )
+    def delete(self, request: Request) -> Response:
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            raise AuthenticationFailed("Send the token to revoke as Authorization: Token <token>.")
+        services.api_token_revoke(actor=request.user, token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def get_authenticators(self):
+        # Signing in needs no credentials; revoking needs the token being revoked.
+        if self.request is not None and self.request.method == "DELETE":
+            return [ApiTokenAuthentication()]
+        return []
+
+    def get_permissions(self):
+        if self.request is not None and self.request.method == "DELETE":
+            return [IsAuthenticated()]
+        return [AllowAny()]
 
 
 class StreamListApi(generics.ListAPIView):
@@ -79,24 +112,24 @@ class StreamEventsApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("after", int, description="Last event id held; 0 for all."),
-            OpenApiParameter("limit", int, description="At most this many (1 to 5,000)."),
+            OpenApiParameter("after", int, description="Events after this id (0: from the start)."),
+            OpenApiParameter("tail", int, description="Instead of after: the newest N events."),
+            OpenApiParameter("limit", int, description="With after: at most this many (1–5,000)."),
         ],
         responses={200: EventPageSerializer},
-        summary="Events of a stream after a given id",
+        summary="Events of a stream after a given id, or its newest events",
     )
     def get(self, request: Request, pk: int) -> Response:
         stream = get_object_or_404(selectors.stream_list_for_user(request.user), pk=pk)
-        try:
-            after = int(request.query_params.get("after", 0))
-            limit = int(request.query_params.get("limit", 1000))
-        except ValueError:
-            raise ValidationError({"after": "after and limit must be whole numbers"}) from None
-        if after < 0 or not 1 <= limit <= 5000:
-            raise ValidationError({"limit": "after must be ≥ 0 and limit between 1 and 5,000"})
-        resumable, head = eventlog.can_resume(stream.pk, after)
-        events = eventlog.read_after(stream.pk, after, limit=limit) if resumable else []
-        return Response({"events": events, "head": head, "resync": not resumable})
+        query = EventPageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if query.validated_data.get("tail") is not None:
+            found = eventlog.tail(stream.pk, limit=query.validated_data["tail"])
+        else:
+            found = eventlog.page(
+                stream.pk, query.validated_data["after"], limit=query.validated_data["limit"]
+            )
+        return Response({"events": found.events, "head": found.head, "resync": found.resync})
 
 
 class IngestEventsApi(APIView):
@@ -104,6 +137,8 @@ class IngestEventsApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    # The body is read raw (it is signed as sent); this only shapes the documented content type.
+    parser_classes = [JSONParser]
 
     @extend_schema(
         summary="Receive a signed batch of platform events",
@@ -114,12 +149,7 @@ class IngestEventsApi(APIView):
             'is rotated). Body: `{"events": [...]}`, at most 1,000 events. Answers 202 once '
             "the events are durably stored; a redelivered event id counts as a duplicate."
         ),
-        request=PolymorphicProxySerializer(
-            component_name="PlatformEvent",
-            serializers=list(INGEST_EVENT_SERIALIZERS.values()),
-            resource_type_field_name="type",
-            many=True,
-        ),
+        request=IngestBatchSerializer,
         parameters=[
             OpenApiParameter("X-MCN-Channel", str, OpenApiParameter.HEADER, required=True),
             OpenApiParameter("X-MCN-Timestamp", str, OpenApiParameter.HEADER, required=True),
@@ -142,7 +172,9 @@ class IngestEventsApi(APIView):
         except RequestDataTooBig:
             limit = settings.MCN_INGEST_MAX_BODY_BYTES
             return Response({"error": f"body larger than {limit} bytes"}, status=400)
-        except DatabaseError:
+        except DataError as exc:
+            return Response({"error": f"a value could not be stored: {exc}".strip()}, status=400)
+        except (OperationalError, InterfaceError):
             logger.exception("ingest: storage unavailable")
             return Response(
                 {"error": "storage unavailable; retry later"},

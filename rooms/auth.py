@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
@@ -65,3 +66,37 @@ def _screen_header(scope) -> str | None:
 @database_sync_to_async
 def _identify(raw: str):
     return selectors.screen_identify(raw)
+
+
+class SignInGuard:
+    """Slows down password guessing, on the web sign-in and the API token endpoint alike.
+
+    Failed attempts are counted per username and per client address for a window; once
+    either count reaches its limit, further attempts are refused without checking the
+    password until the window passes. A successful sign-in clears the username's count.
+    """
+
+    WINDOW_SECONDS = 15 * 60
+    PER_USERNAME = 10
+    PER_ADDRESS = 50
+
+    def __init__(self, *, username: str, address: str | None) -> None:
+        self.keys = [
+            (f"signin:user:{token_hash(username.casefold())}", self.PER_USERNAME),
+            (f"signin:addr:{address or 'unknown'}", self.PER_ADDRESS),
+        ]
+
+    def locked(self) -> bool:
+        counts = cache.get_many([key for key, _limit in self.keys])
+        return any(counts.get(key, 0) >= limit for key, limit in self.keys)
+
+    def failed(self) -> None:
+        for key, _limit in self.keys:
+            if cache.add(key, 1, self.WINDOW_SECONDS) is False:
+                try:
+                    cache.incr(key)
+                except ValueError:  # expired between add and incr
+                    cache.set(key, 1, self.WINDOW_SECONDS)
+
+    def succeeded(self) -> None:
+        cache.delete(self.keys[0][0])

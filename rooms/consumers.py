@@ -8,8 +8,8 @@ Server frames (JSON objects with a "frame" key):
   {"frame": "pong", "head": N}                     answer to a client ping; N is the last id sent
 Client frames: {"frame": "ping"}. Mutations go over HTTP, never over this socket.
 
-Close codes: 4001 resync, 4003 access withdrawn, 4008 too slow to keep up (reconnect and
-catch up from the log).
+Close codes: 4001 resync, 4003 access withdrawn, 4008 too slow to keep up: more than
+MCN_WS_MAX_BACKLOG events waiting to be sent (reconnect and catch up from the log).
 """
 
 import asyncio
@@ -18,7 +18,6 @@ import logging
 from collections.abc import Hashable
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -39,6 +38,8 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
         self.stream_id = int(self.scope["url_route"]["kwargs"]["stream_id"])
         self.queue: asyncio.Queue = asyncio.Queue()
         self.backlog = 0
+        self.shedding = False
+        self.pong_due = False
         self.writer: asyncio.Task | None = None
         self.joined = False
         self.access_key = await self._authorise()
@@ -68,20 +69,36 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
             message = json.loads(text_data or "")
         except ValueError:
             return
-        if isinstance(message, dict) and message.get("frame") == "ping":
+        if isinstance(message, dict) and message.get("frame") == "ping" and not self.pong_due:
+            # One pong owed at a time: a client that pings without reading gains nothing.
+            self.pong_due = True
             self.queue.put_nowait(("pong", None))
 
     # --- fed by the process's StreamFeed -------------------------------------------------
 
     def deliver(self, item: fanout.Batch | fanout.Heartbeat) -> None:
+        if self.shedding:
+            return
         if isinstance(item, fanout.Batch):
             self.backlog += len(item.events)
             if self.backlog > settings.MCN_WS_MAX_BACKLOG:
-                # A socket that cannot drain must not hold the process's memory; it will
-                # reconnect and catch up from the log at its own pace.
-                self.queue.put_nowait(("too_slow", None))
+                self._shed()
                 return
         self.queue.put_nowait(("item", item))
+
+    def _shed(self) -> None:
+        """Drop a socket that cannot drain, at once: it must not hold the process's memory or
+        its feed's time. It will reconnect and catch up from the log at its own pace."""
+        self.shedding = True
+        if self.writer is not None:
+            self.writer.cancel()
+        self.queue = asyncio.Queue()
+        asyncio.get_running_loop().create_task(self._close_too_slow())
+
+    async def _close_too_slow(self) -> None:
+        await fanout.leave(self.stream_id, self)
+        self.joined = False
+        await self.close(code=CLOSE_TOO_SLOW)
 
     # --- the one task that writes to this socket -----------------------------------------
 
@@ -90,21 +107,15 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
             if after is None:
                 self.last_id = feed_position
             else:
-                resumable, head = await database_sync_to_async(eventlog.can_resume)(
-                    self.stream_id, after
-                )
+                resumable, head = await fanout.read_db(eventlog.can_resume)(self.stream_id, after)
                 if not resumable:
-                    await self._send({"frame": "resync", "head": head})
-                    await self.close(code=CLOSE_RESYNC)
-                    return
+                    raise _Resync(head)
                 self.last_id = after
                 await self._catch_up()
             while True:
                 kind, item = await self.queue.get()
-                if kind == "too_slow":
-                    await self.close(code=CLOSE_TOO_SLOW)
-                    return
                 if kind == "pong":
+                    self.pong_due = False
                     await self._send({"frame": "pong", "head": self.last_id})
                 elif isinstance(item, fanout.Batch):
                     self.backlog -= len(item.events)
@@ -118,6 +129,9 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
                     await self._send({"frame": "ping", "head": self.last_id})
         except asyncio.CancelledError:
             raise
+        except _Resync as resync:
+            await self._send({"frame": "resync", "head": resync.head})
+            await self.close(code=CLOSE_RESYNC)
         except OSError:
             # The client went away mid-send; its disconnect will follow.
             return
@@ -143,9 +157,12 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
     async def _catch_up(self) -> None:
         page = settings.MCN_WS_CATCHUP_PAGE
         while True:
-            events = await database_sync_to_async(eventlog.read_after)(
+            events = await fanout.read_db(eventlog.read_after)(
                 self.stream_id, self.last_id, limit=page
             )
+            if events and events[0]["id"] != self.last_id + 1:
+                # Pruned while this socket was behind: never send a gap.
+                raise _Resync(events[-1]["id"])
             if events:
                 await self.send(text_data=fanout.encode_events_frame(events))
                 self.last_id = events[-1]["id"]
@@ -161,19 +178,23 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
         """The socket's access key if it may watch this stream (see selectors)."""
         screen = self.scope.get("screen")
         if screen is not None:
-            stream = await database_sync_to_async(selectors.stream_get_for_screen)(
-                screen, self.stream_id
-            )
+            stream = await fanout.read_db(selectors.stream_get_for_screen)(screen, self.stream_id)
             return selectors.screen_access_key(screen) if stream else None
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
-            stream = await database_sync_to_async(selectors.stream_get_for_user)(
-                user, self.stream_id
-            )
+            stream = await fanout.read_db(selectors.stream_get_for_user)(user, self.stream_id)
             session = self.scope.get("session")
             key = session.session_key if session is not None else None
             return selectors.session_access_key(user.pk, key) if stream else None
         return None
+
+
+class _Resync(Exception):
+    """The log no longer holds what this socket needs next; `head` is where it stands."""
+
+    def __init__(self, head: int) -> None:
+        super().__init__(head)
+        self.head = head
 
 
 def _after(query_string: bytes) -> int | None:

@@ -122,7 +122,7 @@ def _person(person: DemoPerson, password: str, *, is_superuser: bool = False) ->
 def _studio(name: str, time_zone: str, members: list[User]) -> Studio:
     studio = Studio.objects.filter(name=name).first()
     if studio is None:
-        return services.studio_create(name=name, time_zone=time_zone, members=members)
+        return services.studio_create(actor=None, name=name, time_zone=time_zone, members=members)
     studio.members.add(*members)
     return studio
 
@@ -131,7 +131,12 @@ def _channel(key: str, name: str, platform: Platform, currency: str, time_zone: 
     channel = Channel.objects.filter(key=key).first()
     if channel is None:
         channel, _secret = services.channel_create(
-            key=key, name=name, platform=platform, currency=currency, time_zone=time_zone
+            actor=None,
+            key=key,
+            name=name,
+            platform=platform,
+            currency=currency,
+            time_zone=time_zone,
         )
     return channel
 
@@ -183,5 +188,8 @@ def _crew(world: DemoWorld, stream: Stream) -> None:
     for person in PEOPLE:
         if person.crew_role is not None:
             services.crew_assign(
-                stream=stream, person=world.users[person.username], role=person.crew_role
+                actor=None,
+                stream=stream,
+                person=world.users[person.username],
+                role=person.crew_role,
             )

@@ -11,11 +11,10 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -28,6 +27,7 @@ from .models import EventLogHead, StreamEvent
 logger = logging.getLogger(__name__)
 
 BROADCAST_TIMEOUT_SECONDS = 2.0
+BROADCAST_QUEUE_SIZE = 10_000
 
 # Appends held by `deferred()` blocks, per thread (services run in sync threads).
 _local = threading.local()
@@ -85,7 +85,13 @@ def deferred() -> Iterator[None]:
     events): each stream's events go in one statement, streams in id order, at the end of
     the work, so the head rows are locked only for the last moments of the transaction. A
     block that raises writes nothing; a nested block hands its events to the enclosing one.
+
+    The block must run inside the service's transaction. Held events do not follow
+    savepoints: work that may be rolled back to a savepoint inside the block belongs in a
+    nested `deferred()` inside that savepoint, as `services.ingest_dispatch` does.
     """
+    if not connection.in_atomic_block:
+        raise RuntimeError("eventlog.deferred must run inside the service's transaction")
     stack = _local.__dict__.setdefault("deferred", [])
     held: dict[int, list[NewEvent]] = {}
     stack.append(held)
@@ -93,6 +99,8 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         stack.pop()
+    if not connection.in_atomic_block:
+        raise RuntimeError("eventlog.deferred ended outside the transaction it began in")
     if stack:
         for stream_id, events in held.items():
             stack[-1].setdefault(stream_id, []).extend(events)
@@ -130,7 +138,7 @@ def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
         )
         for i, e in enumerate(events)
     ]
-    transaction.on_commit(partial(broadcast, stream_id, payloads), robust=True)
+    transaction.on_commit(lambda: broadcast(stream_id, payloads), robust=True)
     return payloads
 
 
@@ -147,21 +155,44 @@ def read_after(stream_id: int, after: int, *, limit: int) -> list[dict[str, Any]
     ]
 
 
+@dataclass(frozen=True)
+class Page:
+    """A run of a stream's log for a screen's snapshot: contiguous, or empty with `resync`."""
+
+    events: list[dict[str, Any]]
+    head: int
+    resync: bool
+
+
+def page(stream_id: int, after: int, *, limit: int) -> Page:
+    """Up to `limit` events after `after`; `resync` if the log no longer holds them all."""
+    resumable, last = can_resume(stream_id, after)
+    events = read_after(stream_id, after, limit=limit) if resumable else []
+    if events and events[0]["id"] != after + 1:  # pruned between the two reads
+        return Page(events=[], head=last, resync=True)
+    return Page(events=events, head=last, resync=not resumable)
+
+
+def tail(stream_id: int, *, limit: int) -> Page:
+    """The newest `limit` events the log holds, oldest first: a fresh screen's snapshot."""
+    rows = list(
+        StreamEvent.objects.filter(stream_id=stream_id)
+        .order_by("-seq")
+        .values_list("seq", "type", "op", "at", "data")[:limit]
+    )
+    events = [
+        event_payload(stream_id=stream_id, seq=seq, type=type_, op=op, at=at, data=data)
+        for seq, type_, op, at, data in reversed(rows)
+    ]
+    return Page(events=events, head=events[-1]["id"] if events else head(stream_id), resync=False)
+
+
 def head(stream_id: int) -> int:
     """The id of the stream's last event, 0 before the first."""
     return (
         EventLogHead.objects.filter(stream_id=stream_id).values_list("last_seq", flat=True).first()
         or 0
     )
-
-
-def heads(stream_ids: Iterable[int]) -> dict[int, int]:
-    found = dict(
-        EventLogHead.objects.filter(stream_id__in=list(stream_ids)).values_list(
-            "stream_id", "last_seq"
-        )
-    )
-    return {stream_id: found.get(stream_id, 0) for stream_id in stream_ids}
 
 
 def can_resume(stream_id: int, after: int) -> tuple[bool, int]:
@@ -198,31 +229,54 @@ def broadcast(stream_id: int, payloads: list[dict[str, Any]]) -> None:
 
 
 class _Publisher:
-    """Sends channel-layer messages from sync code through one long-lived event loop.
+    """Rings doorbells from sync code through one long-lived event loop per process.
 
-    `async_to_sync` would open a Redis connection per call from a Celery worker or a
-    management command; a loop thread per process keeps one connection pool warm.
+    The committing thread only queues the message: a slow or absent Redis must not hold up
+    a request or a dispatch, since a lost doorbell costs a screen at most one heartbeat.
+    One sender task keeps a process's doorbells in commit order. (`async_to_sync` would
+    also open a Redis connection per call from a Celery worker or a management command.)
     """
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue | None = None
+        started = threading.Event()
         self.thread = threading.Thread(
-            target=self.loop.run_forever, name="event-broadcast", daemon=True
+            target=self._run, args=(started,), name="event-broadcast", daemon=True
         )
         self.thread.start()
+        started.wait()
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.queue = asyncio.Queue(maxsize=BROADCAST_QUEUE_SIZE)
+        self.loop.create_task(self._sender())
+        self.loop.call_soon(started.set)
+        self.loop.run_forever()
 
     def send(self, group: str, message: dict) -> None:
-        layer = get_channel_layer()
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self.loop)
+        self.loop.call_soon_threadsafe(self._enqueue, group, message)
+
+    def _enqueue(self, group: str, message: dict) -> None:
         try:
-            future.result(timeout=BROADCAST_TIMEOUT_SECONDS)
-        except Exception:
-            future.cancel()
+            self.queue.put_nowait((group, message))
+        except asyncio.QueueFull:
             logger.warning(
-                "event broadcast to %s failed; clients will catch up from the log",
-                group,
-                exc_info=True,
+                "doorbell for %s dropped: %d waiting for Redis", group, BROADCAST_QUEUE_SIZE
             )
+
+    async def _sender(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            group, message = await self.queue.get()
+            try:
+                await asyncio.wait_for(layer.group_send(group, message), BROADCAST_TIMEOUT_SECONDS)
+            except Exception:
+                logger.warning(
+                    "event broadcast to %s failed; clients will catch up from the log",
+                    group,
+                    exc_info=True,
+                )
 
 
 _publishers: dict[int, _Publisher] = {}

@@ -20,22 +20,50 @@ log once for all its sockets.
 """
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connections
 
-from . import eventlog, selectors
+from . import eventlog, selectors, services
 
 logger = logging.getLogger(__name__)
 
 GAP_HOLD_SECONDS = 0.1
 REPAIR_PAGE = 5000
+START_TIMEOUT_SECONDS = 10.0
+
+
+# Threads for the sockets' reads, shared by every event loop in the process, so that their
+# database connections live as long as the threads do and go back to the pool after each
+# call.
+_readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="socket-reads")
+
+
+def read_db(function):
+    """Run a read-only ORM function off the event loop, on the sockets' reader threads.
+
+    Not in the one thread that thread-sensitive calls share: after a network blip every
+    screen reconnects at once, and one screen's catch-up must not wait for all the others'.
+    """
+
+    @functools.wraps(function)
+    def read(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            # Back to the pool now, not when the connection is next judged obsolete.
+            connections.close_all()
+
+    return database_sync_to_async(read, thread_sensitive=False, executor=_readers)
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,7 @@ class StreamFeed:
         self.layer = get_channel_layer()
         self.group = eventlog.group_name(stream_id)
         self.channel_name: str | None = None
+        self.start_position = 0
         self.last_id = 0
         self.pending: dict[int, dict[str, Any]] = {}
         self.gap_since: float | None = None
@@ -88,12 +117,22 @@ class StreamFeed:
 
     async def _start(self) -> None:
         self.channel_name = await self.layer.new_channel(prefix="feed.")
-        await self.layer.group_add(self.group, self.channel_name)
-        # Read after joining: anything committed since is either in the log below this head
-        # or on its way as a doorbell.
-        self.last_id = await database_sync_to_async(eventlog.head)(self.stream_id)
+        try:
+            await self.layer.group_add(self.group, self.channel_name)
+            # Read after joining: anything committed since is either in the log below this
+            # head or on its way as a doorbell.
+            self.start_position = self.last_id = await read_db(eventlog.head)(self.stream_id)
+        except BaseException:
+            await self._leave_group()
+            raise
         self._spawn(self._receive_loop())
         self._spawn(self._heartbeat_loop())
+
+    async def _leave_group(self) -> None:
+        try:
+            await self.layer.group_discard(self.group, self.channel_name)
+        except Exception:
+            logger.warning("leaving %s failed", self.group, exc_info=True)
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -109,10 +148,7 @@ class StreamFeed:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.channel_name is not None:
-            try:
-                await self.layer.group_discard(self.group, self.channel_name)
-            except Exception:
-                logger.warning("leaving %s failed", self.group, exc_info=True)
+            await self._leave_group()
 
     # --- doorbells ---------------------------------------------------------------------
 
@@ -167,6 +203,7 @@ class StreamFeed:
             ready.append(self.pending.pop(self.last_id))
         if ready:
             self._deliver_events(ready)
+            self.gap_since = None  # any gap left is a new one, with a hold of its own
         if not self.pending:
             self.gap_since = None
             return
@@ -188,7 +225,7 @@ class StreamFeed:
         """Deliver what the log holds after the feed's last id; once for every socket."""
         try:
             while True:
-                events = await database_sync_to_async(eventlog.read_after)(
+                events = await read_db(eventlog.read_after)(
                     self.stream_id, self.last_id, limit=REPAIR_PAGE
                 )
                 if events and events[0]["id"] > self.last_id + 1:
@@ -240,30 +277,33 @@ class StreamFeed:
                 logger.warning("heartbeat for stream %s failed", self.stream_id, exc_info=True)
 
     async def _heartbeat(self) -> None:
-        head = await database_sync_to_async(eventlog.head)(self.stream_id)
+        head = await read_db(eventlog.head)(self.stream_id)
         if head > self.last_id and not self.repairing:
             # A doorbell was lost; nothing else would have told us.
             self.repairing = True
             await self._read_log()
         subscribers = list(self.subscribers)
-        allowed = await database_sync_to_async(selectors.socket_access_still_valid)(
+        allowed = await read_db(selectors.socket_access_still_valid)(
             self.stream_id, {subscriber.access_key for subscriber in subscribers}
         )
-        # Group membership expires in some channel layers; joining again renews it.
-        await self.layer.group_add(self.group, self.channel_name)
         for subscriber in subscribers:
             subscriber.deliver(
                 Heartbeat(head=self.last_id, allowed=subscriber.access_key in allowed)
             )
+        screens = [key[1] for key in allowed if key[0] == "screen"]
+        if screens:
+            await database_sync_to_async(services.screen_tokens_seen)(token_ids=screens)
+        # Group membership expires in some channel layers; joining again renews it.
+        await self.layer.group_add(self.group, self.channel_name)
 
 
 _feeds: dict[tuple[asyncio.AbstractEventLoop, int], StreamFeed] = {}
 
 
 async def join(stream_id: int, subscriber: Subscriber) -> int:
-    """Start receiving a stream's batches and heartbeats; returns the feed's last id.
+    """Start receiving a stream's batches and heartbeats; returns the position joined at.
 
-    Batches after that id will come through `deliver`; the subscriber reads anything it
+    Every event after that id will come through `deliver`; the subscriber reads anything it
     needs up to it from the log itself.
     """
     key = (asyncio.get_running_loop(), stream_id)
@@ -271,14 +311,20 @@ async def join(stream_id: int, subscriber: Subscriber) -> int:
     if feed is None:
         feed = _feeds[key] = StreamFeed(stream_id)
     feed.subscribers.add(subscriber)
+    if feed.ready.done() and not feed.ready.cancelled() and feed.ready.exception() is None:
+        # Read with no await since joining: later batches all reach this subscriber.
+        return feed.last_id
     try:
-        await asyncio.shield(feed.ready)
-    except Exception:
+        await asyncio.wait_for(asyncio.shield(feed.ready), START_TIMEOUT_SECONDS)
+    except BaseException:
         feed.subscribers.discard(subscriber)
-        if _feeds.get(key) is feed:
+        if not feed.subscribers and _feeds.get(key) is feed:
             del _feeds[key]
+            asyncio.get_running_loop().create_task(feed.stop())
         raise
-    return feed.last_id
+    # The feed started while this subscriber waited: its batches began after the head the
+    # feed read at start, even if some went out before this coroutine resumed.
+    return feed.start_position
 
 
 async def leave(stream_id: int, subscriber: Subscriber) -> None:

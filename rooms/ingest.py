@@ -15,6 +15,7 @@ inbox rows of its type, and may raise: its rows are then retried later.
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -23,6 +24,9 @@ from typing import Any, Protocol
 from django.utils.dateparse import parse_datetime
 
 SIGNATURE_SCHEME = "v1"
+# Unix seconds have 10 digits until the year 2286; anything much longer is not a timestamp.
+TIMESTAMP_MAX_DIGITS = 12
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 ORDER_STATUSES = ("placed", "paid", "refunded")
 STREAM_STATUSES = ("live", "paused", "ended")
 
@@ -63,17 +67,23 @@ def verify_signature(
     max_skew: int,
 ) -> None:
     """Accept the request if any `v1=` value matches any active secret, in constant time."""
-    if not timestamp or not timestamp.isascii() or not timestamp.isdigit():
+    if (
+        not timestamp
+        or len(timestamp) > TIMESTAMP_MAX_DIGITS
+        or not timestamp.isascii()
+        or not timestamp.isdigit()
+    ):
         raise IngestRejected(401, "X-MCN-Timestamp must be unix seconds")
     if abs(now - int(timestamp)) > max_skew:
         raise IngestRejected(401, f"X-MCN-Timestamp is more than {max_skew} s from server time")
     offered = [
-        value.strip()[len(SIGNATURE_SCHEME) + 1 :]
+        value.strip()[len(SIGNATURE_SCHEME) + 1 :].lower()
         for value in (signature or "").split(",")
         if value.strip().startswith(SIGNATURE_SCHEME + "=")
     ]
+    offered = [value for value in offered if _HEX_DIGEST.fullmatch(value)]
     if not offered:
-        raise IngestRejected(401, "X-MCN-Signature has no v1= value")
+        raise IngestRejected(401, "X-MCN-Signature has no v1=<64 hex digits> value")
     matched = False
     for secret in secrets:
         expected = sign(secret, timestamp, body)
@@ -156,6 +166,8 @@ def parse_batch(body: bytes, *, max_events: int) -> list[PlatformEvent]:
         document = json.loads(body, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IngestRejected(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise IngestRejected(400, "body is nested too deeply") from None
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         raise IngestRejected(400, 'body must be an object with an "events" array')
     raw_events = document["events"]
@@ -168,12 +180,16 @@ def _parse_event(index: int, raw: Any) -> PlatformEvent:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
         raise IngestRejected(400, f"{where}: expected an object")
+    raw = _storable(raw)
     event_id, event_type, at_text = raw.get("id"), raw.get("type"), raw.get("at")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 128:
         raise IngestRejected(400, f"{where}.id: expected a string of 1 to 128 characters")
     if not isinstance(event_type, str) or not 0 < len(event_type) <= 32:
         raise IngestRejected(400, f"{where}.type: expected a string of 1 to 32 characters")
-    at = parse_datetime(at_text) if isinstance(at_text, str) else None
+    try:
+        at = parse_datetime(at_text) if isinstance(at_text, str) else None
+    except ValueError:  # well-formed but impossible, such as 24:00 or 30 February
+        at = None
     if at is None:
         raise IngestRejected(400, f"{where}.at: expected an ISO 8601 date and time")
     if at.tzinfo is None:
@@ -187,6 +203,27 @@ def _parse_event(index: int, raw: Any) -> PlatformEvent:
         except ValueError as exc:
             raise IngestRejected(400, f"{where}.{name}: {exc}") from None
     return PlatformEvent(id=event_id, type=event_type, at=at, fields=fields)
+
+
+def _storable(value: Any) -> Any:
+    """Text PostgreSQL can store: NUL and lone UTF-16 surrogates become U+FFFD.
+
+    JSON allows both, and platforms send them (a user name cut in the middle of an emoji);
+    refusing the batch would make the platform retry it forever and lose every event in it.
+    """
+    if isinstance(value, str):
+        if value.isascii():
+            return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
 
 
 def _jsonable(value: Any) -> Any:

@@ -118,6 +118,12 @@ class ChannelSecret(models.Model):
         verbose_name = _("ingest secret")
         verbose_name_plural = _("ingest secrets")
         indexes = [models.Index(fields=["channel", "expires_at"])]
+        constraints = [
+            # A short (or empty) key would let anyone who knows the channel key sign events.
+            models.CheckConstraint(
+                condition=Q(secret__regex=r"^.{32,}$"), name="channel_secret_long_enough"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} secret #{self.pk}"

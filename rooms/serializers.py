@@ -1,3 +1,4 @@
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from . import ingest
@@ -47,6 +48,12 @@ class EventSerializer(serializers.Serializer):
     data = serializers.DictField()
 
 
+class EventPageQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=5000, default=1000)
+    tail = serializers.IntegerField(min_value=1, max_value=5000, required=False)
+
+
 class EventPageSerializer(serializers.Serializer):
     events = EventSerializer(many=True)
     head = serializers.IntegerField(help_text="The stream's last event id.")
@@ -88,10 +95,14 @@ INGEST_EVENT_SERIALIZERS = {
 
 
 class IngestBatchSerializer(serializers.Serializer):
-    events = serializers.ListField(
-        child=serializers.DictField(),
-        max_length=1000,
-        help_text="Up to 1,000 events; see the event schemas for each type's fields.",
+    """The webhook body: `{"events": [...]}`, each event one of the types above."""
+
+    events = PolymorphicProxySerializer(
+        component_name="PlatformEvent",
+        serializers=list(INGEST_EVENT_SERIALIZERS.values()),
+        resource_type_field_name="type",
+        many=True,
+        help_text="Up to 1,000 events.",
     )
 
 

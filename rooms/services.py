@@ -4,6 +4,7 @@ import json
 import logging
 import secrets
 from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -95,6 +96,13 @@ def user_preferences_update(
     return user
 
 
+def api_token_revoke(*, actor: User, token: ApiToken) -> None:
+    """Revoke a token: its owner may, and so may superusers."""
+    if actor.pk != token.user_id and not actor.is_superuser:
+        raise PermissionDenied(_("You don't have permission to do this."))
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def api_token_issue(*, user: User) -> str:
     """A new API token for the user; the raw token is returned once and never stored."""
     if not user.is_active:
@@ -107,7 +115,10 @@ def api_token_issue(*, user: User) -> str:
 # --- Studios and channels ----------------------------------------------------------------
 
 
-def studio_create(*, name: str, time_zone: str, members: list[User] = ()) -> Studio:
+def studio_create(
+    *, actor: User | None, name: str, time_zone: str, members: Sequence[User] = ()
+) -> Studio:
+    _require(actor, "rooms.add_studio")
     studio = Studio(name=name, time_zone=time_zone)
     studio.full_clean()
     with transaction.atomic():
@@ -118,22 +129,32 @@ def studio_create(*, name: str, time_zone: str, members: list[User] = ()) -> Stu
 
 @transaction.atomic
 def channel_create(
-    *, key: str, name: str, platform: Platform, currency: str, time_zone: str
+    *,
+    actor: User | None,
+    key: str,
+    name: str,
+    platform: Platform,
+    currency: str,
+    time_zone: str,
 ) -> tuple[Channel, str]:
     """A channel and its first ingest secret, returned once for the platform integration."""
+    _require(actor, "rooms.change_channel")
     channel = Channel(key=key, name=name, platform=platform, currency=currency, time_zone=time_zone)
     channel.full_clean()
     channel.save()
-    secret = channel_secret_add(channel=channel)
+    secret = channel_secret_add(actor=actor, channel=channel)
     return channel, secret
 
 
-def channel_secret_add(*, channel: Channel, retire_others_after: timedelta | None = None) -> str:
+def channel_secret_add(
+    *, actor: User | None, channel: Channel, retire_others_after: timedelta | None = None
+) -> str:
     """Add a signing secret; with `retire_others_after`, the current ones expire then.
 
     During the overlap the platform may sign with either secret, or with both (several `v1=`
     values in one header).
     """
+    _require(actor, "rooms.change_channel")
     secret = secrets.token_hex(32)
     with transaction.atomic():
         if retire_others_after is not None:
@@ -147,9 +168,10 @@ def channel_secret_add(*, channel: Channel, retire_others_after: timedelta | Non
 # --- Streams -----------------------------------------------------------------------------
 
 # The lifecycle: draft → scheduled → live → ended → reviewed, plus unscheduling a stream
-# that has not started. A platform may report a stream live before anyone scheduled it.
+# that has not started. Only scheduled streams receive platform events (selectors), so
+# only they can be taken live by one.
 STREAM_TRANSITIONS: dict[str, frozenset[str]] = {
-    StreamStatus.DRAFT: frozenset({StreamStatus.SCHEDULED, StreamStatus.LIVE}),
+    StreamStatus.DRAFT: frozenset({StreamStatus.SCHEDULED}),
     StreamStatus.SCHEDULED: frozenset({StreamStatus.DRAFT, StreamStatus.LIVE}),
     StreamStatus.LIVE: frozenset({StreamStatus.ENDED}),
     StreamStatus.ENDED: frozenset({StreamStatus.REVIEWED}),
@@ -157,7 +179,8 @@ STREAM_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _require(actor: User | None, perm: str, obj=None) -> None:
+def _require(actor: User | None, perm: str, obj: object = None) -> None:
+    """Check the acting person's permission; `None` is the system itself (seeding, ingest)."""
     if actor is not None and not actor.has_perm(perm, obj):
         raise PermissionDenied(_("You don't have permission to do this."))
 
@@ -214,7 +237,10 @@ def stream_transition(
 
 
 @transaction.atomic
-def crew_assign(*, stream: Stream, person: User, role: CrewRole) -> CrewAssignment:
+def crew_assign(
+    *, actor: User | None, stream: Stream, person: User, role: CrewRole
+) -> CrewAssignment:
+    _require(actor, "rooms.change_crew", stream)
     assignment, _created = CrewAssignment.objects.get_or_create(
         stream=stream, person=person, role=role
     )
@@ -226,6 +252,7 @@ def crew_assign(*, stream: Stream, person: User, role: CrewRole) -> CrewAssignme
 
 def screen_token_issue(*, actor: User | None, studio: Studio, name: str, ttl: timedelta) -> str:
     """A read-only credential for one studio's shared screen; the raw token is returned once."""
+    _require(actor, "rooms.pair_screen", studio)
     raw, key_hash = token_new("scr")
     ScreenToken.objects.create(
         studio=studio,
@@ -237,7 +264,13 @@ def screen_token_issue(*, actor: User | None, studio: Studio, name: str, ttl: ti
     return raw
 
 
+def screen_tokens_seen(*, token_ids: list[int]) -> None:
+    """Record that these paired screens are still watching (shown in the admin)."""
+    ScreenToken.objects.filter(pk__in=token_ids).update(last_seen_at=timezone.now())
+
+
 def screen_token_revoke(*, actor: User | None, token: ScreenToken) -> None:
+    _require(actor, "rooms.pair_screen", token.studio)
     ScreenToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
@@ -294,7 +327,10 @@ def ingest_receive(*, channel: Channel, events: list[ingest.PlatformEvent]) -> I
         if to_dispatch:
             from .tasks import ingest_dispatch_task
 
-            ingest_dispatch_task.delay_on_commit(to_dispatch)
+            # Robust: with the broker away the events are still stored, the 202 still true,
+            # and the sweep dispatches them later.
+            # (A closure, not functools.partial: Django names the callback when it fails.)
+            transaction.on_commit(lambda: ingest_dispatch_task.delay(to_dispatch), robust=True)
     unknown = Counter(type_ for _id, type_ in inserted if type_ not in ingest.KNOWN_TYPES)
     if unknown:
         logger.warning(
@@ -344,7 +380,8 @@ def ingest_dispatch(*, inbox_ids: list[int], with_backlog: bool = False) -> int:
                     outcomes[(IngestStatus.UNROUTED, None, "")].append(row.pk)
             routed = sorted(
                 (row for row in rows if row.stream_id is not None),
-                # stream_status first, so a batch that starts a stream is handled as live.
+                # stream_status first: the log shows the stream going live before the
+                # comments and orders that arrived with that news.
                 key=lambda row: (row.stream_id, row.type != "stream_status", row.type, row.pk),
             )
             for (stream_id, event_type), group in groupby(
@@ -359,7 +396,31 @@ def ingest_dispatch(*, inbox_ids: list[int], with_backlog: bool = False) -> int:
     )
 
 
-def _ingest_routes(rows: list[IngestEvent]):
+def ingest_dispatch_isolating(*, inbox_ids: list[int], with_backlog: bool = False) -> int:
+    """`ingest_dispatch`, falling back to one row at a time if the batch fails as a whole.
+
+    Handler failures are contained per group already; this catches the rest (a row whose
+    stream vanished mid-dispatch, say), so one poisoned row is counted as failed, and in
+    time given up on, instead of failing its whole batch on every retry.
+    """
+    try:
+        return ingest_dispatch(inbox_ids=inbox_ids, with_backlog=with_backlog)
+    except Exception:
+        logger.exception(
+            "ingest dispatch of %d rows failed; retrying them one by one", len(inbox_ids)
+        )
+    processed = 0
+    for inbox_id in inbox_ids:
+        try:
+            processed += ingest_dispatch(inbox_ids=[inbox_id])
+        except Exception as exc:
+            logger.exception("ingest row %s cannot be dispatched", inbox_id)
+            with transaction.atomic():
+                _ingest_record_outcomes({(IngestStatus.FAILED, None, repr(exc)[:2000]): [inbox_id]})
+    return processed
+
+
+def _ingest_routes(rows: list[IngestEvent]) -> Iterator[tuple[IngestEvent, Stream | None]]:
     """Pair each row with the stream it belongs to (None: no stream), setting row.stream."""
     by_channel: dict[int, list[IngestEvent]] = defaultdict(list)
     for row in rows:

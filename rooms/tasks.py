@@ -17,7 +17,7 @@ DISPATCH_GRACE = timedelta(seconds=30)
 @shared_task
 def ingest_dispatch_task(inbox_ids: list[int]) -> int:
     # A task that finds its rows already taken (by a task working off a backlog) does nothing.
-    return services.ingest_dispatch(inbox_ids=inbox_ids, with_backlog=True)
+    return services.ingest_dispatch_isolating(inbox_ids=inbox_ids, with_backlog=True)
 
 
 @shared_task
@@ -27,7 +27,7 @@ def ingest_sweep_task() -> int:
     One pass per run spaces a failing handler's retries by the beat interval.
     """
     ids = services.ingest_rows_needing_dispatch(older_than=DISPATCH_GRACE, limit=5000)
-    swept = services.ingest_dispatch(inbox_ids=ids) if ids else 0
+    swept = services.ingest_dispatch_isolating(inbox_ids=ids) if ids else 0
     if swept:
         logger.info("ingest sweep dispatched %d rows", swept)
     return swept

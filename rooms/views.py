@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,10 +15,35 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import eventlog, selectors, services
+from .auth import SignInGuard
 from .forms import LanguageForm, PreferencesForm
 from .models import StreamStatus
 
 FEED_SNAPSHOT_SIZE = 200
+
+
+class SignInView(LoginView):
+    """Django's sign-in, refusing further attempts after repeated failures (SignInGuard)."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        self.guard = SignInGuard(
+            username=request.POST.get("username", ""), address=request.META.get("REMOTE_ADDR")
+        )
+        if self.guard.locked():
+            form = self.get_form()
+            form.add_error(None, _("Too many failed sign-ins. Try again in 15 minutes."))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        self.guard.failed()
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        self.guard.succeeded()
+        return super().form_valid(form)
 
 
 @login_required
@@ -46,10 +72,7 @@ def stream_events(request: HttpRequest, pk: int) -> HttpResponse:
     stream = selectors.stream_get_for_user(request.user, pk)
     if stream is None:
         raise Http404
-    head = eventlog.head(stream.pk)
-    snapshot = eventlog.read_after(
-        stream.pk, max(0, head - FEED_SNAPSHOT_SIZE), limit=FEED_SNAPSHOT_SIZE
-    )
+    snapshot = eventlog.tail(stream.pk, limit=FEED_SNAPSHOT_SIZE)
     return render(
         request,
         "rooms/stream_events.html",
@@ -57,8 +80,9 @@ def stream_events(request: HttpRequest, pk: int) -> HttpResponse:
             "stream": stream,
             "feed": {
                 "stream": stream.pk,
-                "head": snapshot[-1]["id"] if snapshot else head,
-                "events": snapshot,
+                "head": snapshot.head,
+                "events": snapshot.events,
+                "snapshotSize": FEED_SNAPSHOT_SIZE,
                 "timeZone": stream.studio.time_zone,
                 "language": translation.get_language(),
                 "heartbeatSeconds": settings.MCN_WS_HEARTBEAT_SECONDS,

@@ -8,6 +8,7 @@ from rooms.models import (
     ChannelSecret,
     CrewAssignment,
     CrewRole,
+    IngestEvent,
     Platform,
     Stream,
     StreamStatus,
@@ -95,3 +96,19 @@ class CrewAssignmentFactory(factory.django.DjangoModelFactory):
     stream = factory.SubFactory(StreamFactory)
     person = factory.SubFactory(UserFactory)
     role = CrewRole.HOST
+
+
+class IngestEventFactory(factory.django.DjangoModelFactory):
+    """An inbox row as the webhook stores it (a comment unless told otherwise)."""
+
+    class Meta:
+        model = IngestEvent
+
+    channel = factory.SubFactory(ChannelFactory)
+    platform_event_id = factory.Sequence(lambda n: f"platform-{n}")
+    type = "comment"
+    at = factory.LazyFunction(timezone.now)
+    received_at = factory.LazyFunction(timezone.now)
+    payload = factory.LazyAttribute(
+        lambda row: {"user_id": "u1", "user_name": "阿花", "text": "有优惠券吗"}
+    )

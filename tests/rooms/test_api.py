@@ -1,12 +1,16 @@
 import json
+import threading
 
+import httpx
 import pytest
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from rooms import eventlog
+from rooms.auth import SignInGuard
 from rooms.eventlog import NewEvent
-from rooms.models import IngestEvent, IngestStatus
+from rooms.models import IngestEvent, IngestStatus, StreamEvent
 from tests.conftest import post_events, signed_headers
 from tests.factories import (
     PASSWORD,
@@ -286,3 +290,243 @@ def test_the_openapi_schema_documents_the_contract():
     assert "/api/v1/ingest/events" in schema["paths"]
     assert "/api/v1/auth/token" in schema["paths"]
     assert {"CommentEvent", "OrderEvent", "AdMetricsEvent"} <= set(schema["components"]["schemas"])
+
+
+# --- hostile and odd input never gets a 500 ---------------------------------------------
+
+
+def _post_raw(channel, body: bytes, **header_overrides):
+    headers = signed_headers(channel.key, channel.secrets.get().secret, body)
+    headers.update(header_overrides)
+    return Client().post(
+        "/api/v1/ingest/events", data=body, content_type="application/json", headers=headers
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"X-MCN-Signature": "v1=é"},
+        {"X-MCN-Signature": "v1=" + "g" * 64},
+        {"X-MCN-Timestamp": "9" * 400},
+        {"X-MCN-Timestamp": "1" * 5000},
+        {"X-MCN-Timestamp": "１７００"},
+    ],
+    ids=[
+        "non-ascii signature",
+        "non-hex signature",
+        "long timestamp",
+        "huge timestamp",
+        "full-width digits",
+    ],
+)
+def test_odd_authentication_headers_are_refused_with_401(overrides):
+    channel = ChannelFactory()
+    body = json.dumps({"events": [_comment("c1")]}).encode()
+
+    response = _post_raw(channel, body, **overrides)
+
+    assert response.status_code == 401
+    assert not IngestEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            json.dumps({"events": [_comment("c1") | {"at": "2026-11-28T24:00:00Z"}]}).encode(),
+            "events[0].at: expected an ISO 8601",
+        ),
+        (
+            json.dumps({"events": [_comment("c1") | {"at": "2026-02-30T12:00:00Z"}]}).encode(),
+            "events[0].at: expected an ISO 8601",
+        ),
+        (b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    ],
+    ids=["hour 24", "30 February", "deep nesting"],
+)
+def test_well_formed_but_impossible_bodies_get_400_with_the_reason(body, reason):
+    channel = ChannelFactory()
+
+    response = _post_raw(channel, body)
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+
+
+def test_nul_and_broken_surrogates_are_stored_as_replacement_characters():
+    channel = ChannelFactory()
+    body = (
+        b'{"events": [{"id": "c\\u0000", "type": "comment", "at": "2026-11-28T12:00:00Z",'
+        b' "user_id": "u1", "user_name": "\\ud83d\\u7cd6", "text": "a\\u0000b",'
+        b' "extra": {"k\\u0000": "\\udc00"}}]}'
+    )
+
+    response = _post_raw(channel, body)
+
+    stored = IngestEvent.objects.get()
+    assert response.status_code == 202
+    assert stored.platform_event_id == "c\ufffd"
+    assert stored.payload["user_name"] == "\ufffd糖"
+    assert stored.payload["text"] == "a\ufffdb"
+    assert stored.payload["extra"] == {"k\ufffd": "\ufffd"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_acknowledged_even_when_the_task_broker_is_down(monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from rooms.tasks import ingest_dispatch_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis: Connection refused")
+
+    monkeypatch.setattr(ingest_dispatch_task, "delay", broker_down)
+    channel = ChannelFactory()
+
+    response = post_events(Client(), channel, [_comment("c1")])
+
+    assert response.status_code == 202
+    assert IngestEvent.objects.get().status == IngestStatus.PENDING
+
+
+def test_the_openapi_schema_shows_the_webhook_body_as_an_events_envelope():
+    client = Client()
+    client.force_login(UserFactory())
+
+    schema = client.get("/api/v1/schema/?format=json").json()
+
+    body = schema["paths"]["/api/v1/ingest/events"]["post"]["requestBody"]["content"]
+    batch = schema["components"]["schemas"]["IngestBatch"]
+    platform_event = schema["components"]["schemas"]["PlatformEvent"]
+    assert list(body) == ["application/json"]
+    assert body["application/json"]["schema"] == {"$ref": "#/components/schemas/IngestBatch"}
+    assert batch["required"] == ["events"]
+    assert batch["properties"]["events"]["items"] == {"$ref": "#/components/schemas/PlatformEvent"}
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in platform_event["oneOf"]} == {
+        "CommentEvent",
+        "ViewersEvent",
+        "OrderEvent",
+        "AdMetricsEvent",
+        "StreamStatusEvent",
+    }
+
+
+# --- token lifecycle and guessing --------------------------------------------------------
+
+
+def test_a_token_can_revoke_itself():
+    user = UserFactory()
+    client = Client()
+    token = client.post(
+        "/api/v1/auth/token", {"username": user.username, "password": PASSWORD}
+    ).json()["token"]
+
+    revoked = client.delete("/api/v1/auth/token", headers={"Authorization": f"Token {token}"})
+    after = client.get("/api/v1/streams/", headers={"Authorization": f"Token {token}"})
+
+    assert revoked.status_code == 204
+    assert after.status_code == 401
+
+
+def test_password_guessing_on_the_token_endpoint_is_stopped_whatever_the_forwarded_address():
+    user = UserFactory()
+    client = Client()
+    for attempt in range(SignInGuard.PER_USERNAME):
+        client.post(
+            "/api/v1/auth/token",
+            {"username": user.username, "password": "guess"},
+            headers={"X-Forwarded-For": f"10.0.0.{attempt}"},
+        )
+
+    response = client.post(
+        "/api/v1/auth/token",
+        {"username": user.username, "password": PASSWORD},
+        headers={"X-Forwarded-For": "10.9.9.9"},
+    )
+
+    assert response.status_code == 429
+    assert "token" not in response.json()
+
+
+# --- snapshots ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_events_endpoint_gives_the_newest_events_with_tail():
+    person = UserFactory()
+    stream = StreamFactory(studio=StudioFactory(members=[person]))
+    with transaction.atomic():
+        eventlog.append(stream.pk, [NewEvent("note", "added", {"n": n}) for n in range(7)])
+    client = Client()
+    client.force_login(person)
+
+    page = client.get(f"/api/v1/streams/{stream.pk}/events/?tail=3").json()
+
+    assert [e["id"] for e in page["events"]] == [5, 6, 7]
+    assert (page["head"], page["resync"]) == (7, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_events_endpoint_says_resync_when_the_log_no_longer_holds_the_page():
+    person = UserFactory()
+    stream = StreamFactory(studio=StudioFactory(members=[person]))
+    with transaction.atomic():
+        eventlog.append(stream.pk, [NewEvent("note", "added")] * 5)
+    StreamEvent.objects.filter(stream=stream, seq__lte=3).delete()
+    client = Client()
+    client.force_login(person)
+
+    page = client.get(f"/api/v1/streams/{stream.pk}/events/?after=1").json()
+
+    assert page == {"events": [], "head": 5, "resync": True}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_batch_sent_five_times_concurrently_and_five_times_later_is_stored_once(
+    asgi_server,
+):
+    channel = ChannelFactory()
+    secret = channel.secrets.get().secret
+    now = timezone.now().isoformat()
+    body = json.dumps(
+        {
+            "events": [
+                {
+                    "id": f"c{i}",
+                    "type": "comment",
+                    "at": now,
+                    "user_id": f"u{i}",
+                    "user_name": "小王",
+                    "text": "什么时候发货",
+                }
+                for i in range(200)
+            ]
+        }
+    ).encode()
+    together = threading.Barrier(5)
+    receipts: list[dict] = []
+
+    def deliver(barrier: threading.Barrier | None = None) -> None:
+        with httpx.Client(base_url=asgi_server.url, timeout=30) as client:
+            if barrier is not None:
+                barrier.wait()
+            response = client.post(
+                "/api/v1/ingest/events",
+                content=body,
+                headers=signed_headers(channel.key, secret, body),
+            )
+            receipts.append(response.json() | {"status": response.status_code})
+
+    senders = [threading.Thread(target=deliver, args=(together,)) for _ in range(5)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    for _ in range(5):
+        deliver()
+
+    assert [r["status"] for r in receipts] == [202] * 10
+    assert sum(r["accepted"] for r in receipts) == 200
+    assert sum(r["duplicates"] for r in receipts) == 200 * 9
+    assert IngestEvent.objects.filter(channel=channel).count() == 200

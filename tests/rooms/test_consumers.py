@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.test import Client
 
@@ -241,10 +242,11 @@ async def test_revoking_a_screen_token_closes_its_open_socket(settings):
     assert set(frames) <= {"ping"}
 
 
-async def test_a_client_that_drops_at_random_receives_every_event_once_in_order():
+async def test_a_client_that_drops_at_random_receives_every_event_once_in_order(settings):
     """Publisher and client interleave: a batch is published, then the client reconnects
-    from its last id, reads a random number of frames (possibly none, leaving mid-catch-up)
-    and drops the connection."""
+    from its last id, reads a random number of frames (possibly none) and drops the
+    connection. Catch-up pages are three events long, so most drops fall mid-catch-up."""
+    settings.MCN_WS_CATCHUP_PAGE = 3
     stream, session = await _stream_with_viewer()
     rng = random.Random(7)
     total = 200
@@ -254,7 +256,7 @@ async def test_a_client_that_drops_at_random_receives_every_event_once_in_order(
     async def publish() -> None:
         nonlocal published
         while published < total:
-            batch = min(rng.randint(1, 4), total - published)
+            batch = min(rng.randint(1, 12), total - published)
             await _append(stream.pk, batch)
             published += batch
             await cycled.wait()
@@ -279,10 +281,10 @@ async def test_a_client_that_drops_at_random_receives_every_event_once_in_order(
     await publisher
 
     assert received == list(range(1, total + 1))
-    assert reconnects >= total // 4
+    assert reconnects >= 20
 
 
-async def test_a_socket_that_cannot_drain_is_closed_rather_than_buffered(settings):
+async def test_a_socket_that_cannot_drain_is_closed_at_once_not_after_its_backlog(settings):
     settings.MCN_WS_MAX_BACKLOG = 10
     stream, session = await _stream_with_viewer()
     socket = _socket(stream.pk, after=0, session=session)
@@ -290,16 +292,69 @@ async def test_a_socket_that_cannot_drain_is_closed_rather_than_buffered(setting
     await socket.send_json_to({"frame": "ping"})
     await socket.receive_json_from(timeout=TIMEOUT)
     (consumer,) = fanout._feeds[(asyncio.get_running_loop(), stream.pk)].subscribers
-    events = [
-        {"id": i, "stream": stream.pk, "type": "note", "op": "added", "at": "", "data": {}}
-        for i in range(1, 12)
-    ]
+    never = asyncio.Event()
 
-    consumer.deliver(fanout.Batch(events=events, frame=fanout.encode_events_frame(events)))
+    async def stuck_send(**frame):
+        await never.wait()  # the client stopped reading; the send never completes
+
+    consumer.send = stuck_send
+
+    def batch(first: int) -> fanout.Batch:
+        events = [
+            {"id": i, "stream": stream.pk, "type": "note", "op": "added", "at": "", "data": {}}
+            for i in range(first, first + 5)
+        ]
+        return fanout.Batch(events=events, frame=fanout.encode_events_frame(events))
+
+    for first in (1, 6, 11):
+        consumer.deliver(batch(first))
     closed = await socket.receive_output(timeout=TIMEOUT)
     await socket.disconnect()
 
     assert closed == {"type": "websocket.close", "code": 4008}
+    assert (asyncio.get_running_loop(), stream.pk) not in fanout._feeds  # it was the only one
+
+
+async def test_pings_from_a_client_that_does_not_read_owe_at_most_one_pong():
+    stream, session = await _stream_with_viewer()
+    socket = _socket(stream.pk, after=0, session=session)
+    await socket.connect()
+    await socket.send_json_to({"frame": "ping"})
+    await socket.receive_json_from(timeout=TIMEOUT)
+    (consumer,) = fanout._feeds[(asyncio.get_running_loop(), stream.pk)].subscribers
+    consumer.writer.cancel()  # as if stuck sending
+
+    for _ in range(100):
+        await consumer.receive(text_data='{"frame": "ping"}')
+    owed = consumer.queue.qsize()
+    await socket.disconnect()
+
+    assert owed == 1
+
+
+@pytest.mark.parametrize("withdrawal", ["session ended", "left the studio"])
+async def test_a_person_whose_access_ends_is_disconnected_at_the_next_heartbeat(
+    settings, withdrawal
+):
+    settings.MCN_WS_HEARTBEAT_SECONDS = 0.2
+    stream, session = await _stream_with_viewer()
+    socket = _socket(stream.pk, after=0, session=session)
+    await socket.connect()
+    await socket.send_json_to({"frame": "ping"})
+    await socket.receive_json_from(timeout=TIMEOUT)
+
+    def withdraw() -> None:
+        if withdrawal == "session ended":
+            Session.objects.filter(session_key=session).delete()
+        else:
+            stream.studio.members.clear()
+
+    await database_sync_to_async(withdraw)()
+    while (output := await socket.receive_output(timeout=TIMEOUT))["type"] != "websocket.close":
+        assert json.loads(output["text"])["frame"] == "ping"
+    await socket.disconnect()
+
+    assert output["code"] == 4003
 
 
 async def test_a_lost_doorbell_followed_by_another_is_repaired_before_the_heartbeat(

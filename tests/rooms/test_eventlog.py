@@ -153,3 +153,8 @@ def test_a_nested_deferred_block_that_fails_writes_nothing_of_its_own():
             raise ValueError("handler failed")
 
     assert list(StreamEvent.objects.values_list("seq", "op")) == [(1, "kept")]
+
+
+def test_deferred_appends_need_the_services_transaction():
+    with pytest.raises(RuntimeError, match="inside the service's transaction"), eventlog.deferred():
+        pass

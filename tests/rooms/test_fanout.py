@@ -50,6 +50,7 @@ async def test_a_run_after_a_gap_is_held_until_the_late_doorbell_then_sent_in_or
     stream, feed = await _feed_with([screen])
     monkeypatch.setattr(eventlog, "broadcast", lambda *args: None)
     events = await _append_silently(stream.pk, 4)
+    reads = _count_log_reads(monkeypatch)
 
     feed._on_events(events[2:])
     held = list(screen.batches)
@@ -59,6 +60,18 @@ async def test_a_run_after_a_gap_is_held_until_the_late_doorbell_then_sent_in_or
 
     assert held == []
     assert screen.batches == [[1, 2, 3, 4]]
+    assert reads == []  # the late doorbell filled the gap; the log was not needed
+
+
+def _count_log_reads(monkeypatch) -> list:
+    reads = []
+    read_after = eventlog.read_after
+    monkeypatch.setattr(
+        eventlog,
+        "read_after",
+        lambda *args, **kwargs: reads.append(args) or read_after(*args, **kwargs),
+    )
+    return reads
 
 
 async def test_a_gap_whose_doorbell_never_comes_is_read_from_the_log_once_for_all(
@@ -68,13 +81,7 @@ async def test_a_gap_whose_doorbell_never_comes_is_read_from_the_log_once_for_al
     stream, feed = await _feed_with(screens)
     monkeypatch.setattr(eventlog, "broadcast", lambda *args: None)
     events = await _append_silently(stream.pk, 4)
-    reads = []
-    read_after = eventlog.read_after
-    monkeypatch.setattr(
-        eventlog,
-        "read_after",
-        lambda *args, **kwargs: reads.append(args) or read_after(*args, **kwargs),
-    )
+    reads = _count_log_reads(monkeypatch)
 
     feed._on_events(events[3:])
     for screen in screens:

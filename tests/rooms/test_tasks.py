@@ -5,11 +5,11 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from rooms import eventlog, ingest, services
+from rooms import eventlog, ingest, selectors, services
 from rooms.models import IngestEvent, IngestStatus, StreamEvent, StreamStatus
 from rooms.tasks import event_log_prune_task, ingest_sweep_task
 from tests.conftest import post_events, wait_until
-from tests.factories import StreamFactory
+from tests.factories import IngestEventFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,18 +77,8 @@ def test_webhook_events_reach_the_streams_log_through_a_real_worker(celery_worke
 
 def test_the_sweep_dispatches_rows_whose_dispatch_was_lost(celery_worker):
     stream = StreamFactory()
-    IngestEvent.objects.bulk_create(
-        [
-            IngestEvent(
-                channel=stream.channel,
-                platform_event_id=f"c{i}",
-                type="comment",
-                at=timezone.now(),
-                payload=_comment(f"c{i}"),
-                received_at=timezone.now() - timedelta(minutes=5),
-            )
-            for i in range(3)
-        ]
+    IngestEventFactory.create_batch(
+        3, channel=stream.channel, received_at=timezone.now() - timedelta(minutes=5)
     )
 
     ingest_sweep_task.delay()
@@ -188,3 +178,27 @@ def test_a_dispatch_with_backlog_takes_the_rows_waiting_behind_it_in_one_go():
 
     assert (processed, again) == (5, 0)
     assert list(StreamEvent.objects.values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
+
+
+def test_a_row_that_fails_outside_its_handler_is_isolated_and_counted(monkeypatch):
+    healthy, poisoned = StreamFactory(), StreamFactory()
+    good = IngestEventFactory.create_batch(2, channel=healthy.channel)
+    bad = IngestEventFactory(channel=poisoned.channel)
+    route = selectors.streams_for_platform_events
+
+    def routing_that_breaks_on_one_channel(channel_id, times):
+        if channel_id == poisoned.channel_id:
+            raise RuntimeError("routing failed")
+        return route(channel_id, times)
+
+    monkeypatch.setattr(
+        selectors, "streams_for_platform_events", routing_that_breaks_on_one_channel
+    )
+
+    processed = services.ingest_dispatch_isolating(inbox_ids=[row.pk for row in [*good, bad]])
+
+    bad.refresh_from_db()
+    assert processed == 2
+    assert _log(healthy) == [("comment", "received")] * 2
+    assert (bad.status, bad.attempts) == (IngestStatus.FAILED, 1)
+    assert "routing failed" in bad.error

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.test import Client
 
 from rooms import eventlog
+from rooms.auth import SignInGuard
 from rooms.eventlog import NewEvent
 from tests.factories import PASSWORD, StreamFactory, StudioFactory, UserFactory
 
@@ -47,8 +48,42 @@ def test_a_wrong_password_says_so_and_keeps_the_username():
     response = Client().post("/login/", {"username": person.username, "password": "nope"})
 
     assert response.status_code == 200
-    assert b"Unknown username or wrong password" in response.content
+    assert b"Please enter a correct username and password" in response.content
     assert person.username.encode() in response.content
+
+
+def test_repeated_failed_sign_ins_lock_the_username_even_with_the_right_password():
+    person = UserFactory()
+    client = Client()
+    for _ in range(SignInGuard.PER_USERNAME):
+        client.post("/login/", {"username": person.username, "password": "guess"})
+
+    locked = client.post("/login/", {"username": person.username, "password": PASSWORD})
+
+    assert locked.status_code == 429
+    assert b"Too many failed sign-ins" in locked.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_successful_sign_in_clears_the_failures_counted_against_the_username():
+    person = UserFactory()
+    client = Client()
+    for _ in range(SignInGuard.PER_USERNAME - 1):
+        client.post("/login/", {"username": person.username, "password": "guess"})
+    client.post("/login/", {"username": person.username, "password": PASSWORD})
+    client.post("/logout/")
+
+    client.post("/login/", {"username": person.username, "password": "guess"})
+    response = client.post("/login/", {"username": person.username, "password": PASSWORD})
+
+    assert response.status_code == 302
+
+
+def test_the_admin_signs_in_through_the_guarded_sign_in_page():
+    response = Client().get("/admin/login/?next=/admin/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/admin/"
 
 
 def test_logout_is_a_post_and_ends_the_session():

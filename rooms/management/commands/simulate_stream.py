@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from rooms import demo, selectors, simulator
 from rooms.models import Stream
@@ -44,6 +45,13 @@ class Command(BaseCommand):
         if rate <= 0:
             raise CommandError("--rate must be positive")
         target = self._stream(stream)
+        (receiving,) = selectors.streams_for_platform_events(target.channel_id, [timezone.now()])
+        if receiving != target:
+            raise CommandError(
+                f"stream #{target.pk} would not receive events sent now: platform events go to "
+                f"the channel's stream that is live or scheduled around the present "
+                f"({'#' + str(receiving.pk) if receiving else 'none'} on {target.channel.key})"
+            )
         secrets = selectors.channel_active_secrets(target.channel)
         if not secrets:
             raise CommandError(f"channel {target.channel.key} has no active ingest secret")

@@ -87,21 +87,16 @@ function render(events, { count }) {
   }
 }
 
-async function fetchPage(after, limit) {
-  const response = await fetch(`${snapshot.snapshotUrl}?after=${after}&limit=${limit}`, {
+// After a resync: the newest events the log holds, then carry on after them.
+async function reloadSnapshot() {
+  const response = await fetch(`${snapshot.snapshotUrl}?tail=${snapshot.snapshotSize}`, {
     headers: { Accept: "application/json" }, credentials: "same-origin",
   });
   if (!response.ok) throw new Error(`snapshot: HTTP ${response.status}`);
-  return response.json();
-}
-
-// After a resync: the newest events the log still holds, then carry on from there.
-async function reloadSnapshot() {
-  const { head } = await fetchPage(0, 1);
-  const recent = await fetchPage(Math.max(0, head - 200), 200);
+  const page = await response.json();
   feed.replaceChildren();
-  render(recent.events, { count: false });
-  return recent.events.length ? recent.events[recent.events.length - 1].id : recent.head;
+  render(page.events, { count: false });
+  return page.head;
 }
 
 render(snapshot.events, { count: false });
