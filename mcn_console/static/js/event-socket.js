@@ -9,6 +9,7 @@
 //     onEvents(events) {},                // contiguous, new, in order
 //     onResync: async () => newLastId,    // reload the snapshot; return its head id
 //     onState(state) {},                  // "connecting" | "live" | "reconnecting" | "forbidden"
+//     onForbidden() {},                   // access withdrawn (session ended, screen unpaired)
 //   });
 //   socket.start();
 
@@ -17,12 +18,14 @@ const CLOSE_FORBIDDEN = 4003;
 
 export class EventSocket {
   constructor({ streamId, lastId, onEvents, onResync, onState = () => {},
-                heartbeatSeconds = 25, url = null }) {
+                onForbidden = () => {}, heartbeatSeconds = 25, url = null }) {
     this.streamId = streamId;
     this.lastId = lastId;
     this.onEvents = onEvents;
     this.onResync = onResync;
     this.onState = onState;
+    this.onForbidden = onForbidden;
+    this.healthy = false;
     this.heartbeatMs = heartbeatSeconds * 1000;
     this.baseUrl = url;
     this.attempt = 0;
@@ -75,17 +78,21 @@ export class EventSocket {
       return;
     }
     if (frame.frame === "events") {
-      this.attempt = 0;
-      this.onState("live");
+      this.markHealthy();
       this.apply(socket, frame.events);
     } else if (frame.frame === "resync") {
       this.resync(socket);
     } else if (frame.frame === "ping" || frame.frame === "pong") {
-      this.attempt = 0;
-      this.onState("live");
+      this.markHealthy();
       // The server catches us up before it pings; a head beyond us now means we lost a frame.
       if (frame.frame === "ping" && frame.head > this.lastId) this.reconnectNow(socket);
     }
+  }
+
+  markHealthy() {
+    this.attempt = 0;
+    this.healthy = true;
+    this.onState("live");
   }
 
   apply(socket, events) {
@@ -121,17 +128,26 @@ export class EventSocket {
     if (this.stopped) return;
     if (event.code === CLOSE_FORBIDDEN) {
       this.onState("forbidden");
+      this.onForbidden();
       return;
     }
-    if (event.code === CLOSE_RESYNC) return; // handled by the resync frame
+    if (event.code === CLOSE_RESYNC) {
+      // Normally the resync frame came first and detached this socket; if it was lost,
+      // the close code says the same.
+      this.resync(socket);
+      return;
+    }
     this.scheduleReconnect();
   }
 
+  // Reconnect to fill a gap or revive a silent connection: at once if the connection had
+  // been working, with backoff if it keeps happening without a healthy frame in between.
   reconnectNow(socket) {
     this.detach(socket);
     socket.close(1000);
-    this.attempt = 0;
-    this.scheduleReconnect(0);
+    const wasHealthy = this.healthy;
+    this.healthy = false;
+    this.scheduleReconnect(wasHealthy ? 0 : null);
   }
 
   scheduleReconnect(delay = null) {

@@ -107,6 +107,9 @@ new EventSocket({
   heartbeatSeconds: snapshot.heartbeatSeconds,
   onEvents: (events) => render(events, { count: true }),
   onResync: reloadSnapshot,
+  // Signed out elsewhere or no longer allowed: reloading shows the sign-in page or the
+  // reason, rather than a feed that silently stopped.
+  onForbidden: () => setTimeout(() => location.reload(), 10_000),
   onState: (state) => {
     connection.dataset.state = state;
     connection.textContent = labels.connection[state] || state;
