@@ -9,14 +9,28 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from . import services
-from .models import Channel, CrewRole, Platform, Role, Stream, StreamStatus, Studio, User
+from .models import (
+    Channel,
+    CrewRole,
+    LineupSet,
+    Platform,
+    ProductKind,
+    Role,
+    Stream,
+    StreamStatus,
+    Studio,
+    User,
+)
 
 DEMO_CHANNEL = "demo-douyin"
+DEMO_LINEUP_SET = "秋冬护肤 Autumn skincare"
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,28 @@ PEOPLE = (
     DemoPerson("adbuyer", "陈强 Chen Qiang", (Role.AD_BUYER,), CrewRole.AD_BUYER),
     DemoPerson("approver", "Priya Nair", (Role.AD_APPROVER,), None, "en"),
     DemoPerson("viewer", "Guest Viewer", (Role.VIEWER,), None, "en"),
+    # The Kuala Lumpur studio's own crew: its shows overlap Hangzhou's prime time.
+    DemoPerson("host_kl", "Nurul Huda", (Role.HOST,), CrewRole.HOST, "en"),
+    DemoPerson("operator_kl", "Ahmad Faiz", (Role.ROOM_OPERATOR,), CrewRole.ROOM_OPERATOR, "en"),
+)
+KL_CREW = ("host_kl", "operator_kl")
+
+# The demo lineup (排品) of the Hangzhou beauty shows.
+DEMO_LINEUP = (
+    (
+        1,
+        "HZ-MASK-10",
+        "补水面膜 10 片 Hydrating mask ×10",
+        ProductKind.TRAFFIC,
+        "99",
+        "9.9",
+        2000,
+        2,
+    ),
+    (2, "HZ-SERUM-30", "精华液 30ml Repair serum", ProductKind.HERO, "399", "259", 800, 3),
+    (3, "HZ-CREAM-50", "面霜 50g Night cream", ProductKind.PROFIT, "299", "229", 500, None),
+    (4, "HZ-LIP-SET", "口红礼盒 Lipstick gift set", ProductKind.FLASH, "199", "99", 300, 1),
+    (5, "HZ-SPF-50", "防晒霜 SPF50 Sunscreen", ProductKind.PROFIT, "159", "129", 600, None),
 )
 
 
@@ -85,8 +121,10 @@ def seed(*, password: str) -> DemoWorld:
         "MYR",
         "Asia/Kuala_Lumpur",
     )
-    _week_of_streams(world)
-    world.live_stream = current_demo_stream() or _stream_for_now(world)
+    lineup_set = _lineup_set()
+    _template(world, lineup_set)
+    _week_of_streams(world, lineup_set)
+    world.live_stream = current_demo_stream() or _stream_for_now(world, lineup_set)
     for seeder in _seeders:
         seeder(world)
     return world
@@ -141,7 +179,56 @@ def _channel(key: str, name: str, platform: Platform, currency: str, time_zone: 
     return channel
 
 
-def _week_of_streams(world: DemoWorld) -> None:
+def _lineup_set() -> LineupSet:
+    existing = LineupSet.objects.filter(name=DEMO_LINEUP_SET).first()
+    if existing is not None:
+        return existing
+    return services.lineup_set_save(
+        actor=None,
+        name=DEMO_LINEUP_SET,
+        rows=[
+            {
+                "link_number": link,
+                "sku": sku,
+                "name": name,
+                "kind": kind,
+                "regular_price": Decimal(regular),
+                "live_price": Decimal(live),
+                "stock": stock,
+                "per_buyer_limit": limit,
+                "commission_rate": Decimal("20"),
+            }
+            for link, sku, name, kind, regular, live, stock, limit in DEMO_LINEUP
+        ],
+    )
+
+
+def _template(world: DemoWorld, lineup_set: LineupSet) -> None:
+    studio = world.studios["hz"]
+    if studio.templates.exists():
+        return
+    users = world.users
+    services.template_save(
+        actor=None,
+        studio=studio,
+        channel=world.channels["douyin"],
+        name="晚八点美妆专场 Beauty Night",
+        title="晚八点美妆专场 Beauty Night",
+        start_time=time(20, 0),
+        duration=timedelta(hours=3),
+        slots=[
+            (CrewRole.HOST, users["host"]),
+            (CrewRole.CO_HOST, users["cohost"]),
+            (CrewRole.ROOM_OPERATOR, users["operator"]),
+            (CrewRole.FLOOR_CONTROLLER, None),
+            (CrewRole.CS_AGENT, users["cs"]),
+            (CrewRole.AD_BUYER, users["adbuyer"]),
+        ],
+        lineup_set=lineup_set,
+    )
+
+
+def _week_of_streams(world: DemoWorld, lineup_set: LineupSet) -> None:
     """Evening shows for the coming week, at local prime time in each studio."""
     shows = (
         ("hz", "douyin", "晚八点美妆专场 Beauty Night", time(20, 0), 3),
@@ -167,10 +254,26 @@ def _week_of_streams(world: DemoWorld) -> None:
                     status=StreamStatus.SCHEDULED,
                 )
                 _crew(world, stream)
+                if studio_key == "hz":
+                    services.lineup_set_apply(actor=None, stream=stream, lineup_set=lineup_set)
 
 
-def _stream_for_now(world: DemoWorld) -> Stream:
+def _stream_for_now(world: DemoWorld, lineup_set: LineupSet) -> Stream:
     start = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=5)
+    # A show that just ended keeps the studio for its teardown; start after it.
+    held_until = (
+        Stream.objects.filter(studio=world.studios["hz"], booked__overlap=(start, None))
+        .exclude(status__in=[StreamStatus.DRAFT, StreamStatus.SCHEDULED])
+        .aggregate(until=Max("booked__endswith"))["until"]
+    )
+    if held_until is not None:
+        start = max(start, held_until + timedelta(minutes=60))
+    # A show planned by an earlier run may hold the studio now; the demo needs this one.
+    Stream.objects.filter(
+        studio=world.studios["hz"],
+        status__in=[StreamStatus.DRAFT, StreamStatus.SCHEDULED],
+        booked__overlap=(start - timedelta(hours=1), start + timedelta(hours=4)),
+    ).delete()
     stream = services.stream_create(
         actor=None,
         channel=world.channels["douyin"],
@@ -181,12 +284,14 @@ def _stream_for_now(world: DemoWorld) -> Stream:
         status=StreamStatus.SCHEDULED,
     )
     _crew(world, stream)
+    services.lineup_set_apply(actor=None, stream=stream, lineup_set=lineup_set)
     return stream
 
 
 def _crew(world: DemoWorld, stream: Stream) -> None:
+    in_kl = stream.studio_id == world.studios["kl"].pk
     for person in PEOPLE:
-        if person.crew_role is not None:
+        if person.crew_role is not None and (person.username in KL_CREW) == in_kl:
             services.crew_assign(
                 actor=None,
                 stream=stream,

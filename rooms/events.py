@@ -5,7 +5,7 @@ from datetime import datetime
 
 from . import eventlog
 from .eventlog import NewEvent
-from .models import IngestEvent, Stream, User
+from .models import CrewAssignment, IngestEvent, ReadinessOverride, Stream, User
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -73,4 +73,81 @@ def orders_received(*, stream: Stream, orders: Iterable[IngestEvent]) -> None:
         op=lambda row: row.payload["status"],
         fields=("order_id", "sku", "quantity", "amount"),
         with_currency=True,
+    )
+
+
+def _by(user: User | None) -> str | None:
+    return user.username if user else None
+
+
+def stream_planned(*, stream: Stream, by: User | None) -> None:
+    eventlog.append(
+        stream.pk,
+        [
+            NewEvent(
+                type="stream",
+                op="planned",
+                data={
+                    "title": stream.title,
+                    "planned_start": _iso(stream.planned_start),
+                    "planned_end": _iso(stream.planned_end),
+                    "by": _by(by),
+                },
+            )
+        ],
+    )
+
+
+def stream_replanned(*, stream: Stream, changed: dict, by: User | None) -> None:
+    """The plan changed (a reschedule, a new title, another studio): the new values."""
+    eventlog.append(
+        stream.pk, [NewEvent(type="stream", op="replanned", data={**changed, "by": _by(by)})]
+    )
+
+
+def readiness_overridden(*, stream: Stream, override: ReadinessOverride) -> None:
+    eventlog.append(
+        stream.pk,
+        [
+            NewEvent(
+                type="stream",
+                op="readiness_overridden",
+                data={
+                    "reason": override.reason,
+                    "missing": override.missing,
+                    "by": _by(override.by),
+                },
+            )
+        ],
+    )
+
+
+def crew_changed(*, stream: Stream, assignment: CrewAssignment, op: str, by: User | None) -> None:
+    """A person joined or left the crew ("assigned" / "unassigned")."""
+    eventlog.append(
+        stream.pk,
+        [
+            NewEvent(
+                type="crew",
+                op=op,
+                data={
+                    "person": assignment.person_id,
+                    "name": str(assignment.person),
+                    "role": assignment.role,
+                    "by": _by(by),
+                },
+            )
+        ],
+    )
+
+
+def lineup_changed(*, stream: Stream, by: User | None) -> None:
+    """The lineup was edited; screens showing it reload it."""
+    eventlog.append(
+        stream.pk,
+        [
+            NewEvent(
+                type="lineup", op="changed", data={"items": stream.lineup.count(), "by": _by(by)}
+            )
+        ],
     )

@@ -6,7 +6,7 @@ event-log head (taken by `eventlog.append`, always last).
 
 from django.db.models import QuerySet
 
-from .models import IngestEvent, IngestStatus, Stream
+from .models import CrewAssignment, IngestEvent, IngestStatus, Stream
 
 
 def stream_for_update(stream_id: int) -> Stream:
@@ -39,3 +39,8 @@ def ingest_backlog_for_dispatch(
         .exclude(pk__in=exclude)
         .order_by("pk")[:limit]
     )
+
+
+def crew_for_update(stream_id: int) -> QuerySet[CrewAssignment]:
+    """A stream's crew, locked in primary-key order, to move their bookings with the stream."""
+    return CrewAssignment.objects.select_for_update().filter(stream_id=stream_id).order_by("pk")

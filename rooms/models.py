@@ -4,12 +4,16 @@ Tables, constraints and indexes only; every write goes through `rooms.services`.
 """
 
 import zoneinfo
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, RangeOperators
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Deferrable, F, Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -137,39 +141,6 @@ class StreamStatus(models.TextChoices):
     REVIEWED = "reviewed", _("Reviewed")
 
 
-class Stream(models.Model):
-    """One scheduled live session of a channel in a studio."""
-
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="streams")
-    studio = models.ForeignKey(Studio, on_delete=models.PROTECT, related_name="streams")
-    title = models.CharField(_("title"), max_length=200)
-    status = models.CharField(
-        _("status"), max_length=16, choices=StreamStatus.choices, default=StreamStatus.DRAFT
-    )
-    planned_start = models.DateTimeField(_("planned start"))
-    planned_end = models.DateTimeField(_("planned end"))
-    actual_start = models.DateTimeField(_("actual start"), null=True, blank=True)
-    actual_end = models.DateTimeField(_("actual end"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("stream")
-        verbose_name_plural = _("streams")
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(planned_end__gt=F("planned_start")),
-                name="stream_planned_end_after_start",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["channel", "planned_start"]),
-            models.Index(fields=["studio", "planned_start"]),
-        ]
-
-    def __str__(self) -> str:
-        return self.title
-
-
 class CrewRole(models.TextChoices):
     """Roles on one stream: host 主播, co-host 副播, actor, room operator 中控,
     floor controller 场控, CS agent 客服, ad buyer 投手, cheer crew 气氛组."""
@@ -184,14 +155,109 @@ class CrewRole(models.TextChoices):
     CHEER = "cheer", _("Cheer crew")
 
 
+def default_required_roles() -> list[str]:
+    return [CrewRole.HOST, CrewRole.ROOM_OPERATOR]
+
+
+class Stream(models.Model):
+    """One scheduled live session of a channel in a studio.
+
+    `booked` is the studio's occupancy: the planned window widened by the set-up and
+    teardown buffers. Services keep it in step with the plan; the exclusion constraint
+    makes a double-booked studio impossible whatever path a write takes.
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="streams")
+    studio = models.ForeignKey(Studio, on_delete=models.PROTECT, related_name="streams")
+    title = models.CharField(_("title"), max_length=200)
+    status = models.CharField(
+        _("status"), max_length=16, choices=StreamStatus.choices, default=StreamStatus.DRAFT
+    )
+    planned_start = models.DateTimeField(_("planned start"))
+    planned_end = models.DateTimeField(_("planned end"))
+    actual_start = models.DateTimeField(_("actual start"), null=True, blank=True)
+    actual_end = models.DateTimeField(_("actual end"), null=True, blank=True)
+    setup_before = models.DurationField(
+        _("studio set-up before"),
+        default=timedelta(minutes=30),
+        help_text=_("The studio is held this long before the planned start."),
+    )
+    teardown_after = models.DurationField(
+        _("studio teardown after"),
+        default=timedelta(minutes=15),
+        help_text=_("The studio is held this long after the planned end."),
+    )
+    booked = DateTimeRangeField(_("studio booked"))
+    required_roles = ArrayField(
+        models.CharField(max_length=32, choices=CrewRole.choices),
+        default=default_required_roles,
+        blank=True,
+        verbose_name=_("crew roles to fill"),
+    )
+    template = models.ForeignKey(
+        "StreamTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="streams",
+        verbose_name=_("template"),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("stream")
+        verbose_name_plural = _("streams")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(planned_end__gt=F("planned_start")),
+                name="stream_planned_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(setup_before__gte=timedelta(0), teardown_after__gte=timedelta(0)),
+                name="stream_buffers_not_negative",
+            ),
+            ExclusionConstraint(
+                name="stream_studio_not_double_booked",
+                expressions=[("studio", RangeOperators.EQUAL), ("booked", RangeOperators.OVERLAPS)],
+                violation_error_message=_("The studio is already booked at that time."),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["channel", "planned_start"]),
+            models.Index(fields=["studio", "planned_start"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class CrewAssignment(models.Model):
-    """A person working a stream in one role."""
+    """A person working a stream in one role, held from `buffer_before` the planned start
+    (make-up, rehearsal, set-up) to `buffer_after` its end.
+
+    `booked` is that window, kept in step with the stream's plan by services; the exclusion
+    constraint keeps a person off two overlapping streams (two roles on one stream is fine).
+    """
 
     stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="crew")
     person = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crew_assignments"
     )
     role = models.CharField(_("role"), max_length=32, choices=CrewRole.choices)
+    buffer_before = models.DurationField(_("call before start"), default=timedelta(minutes=30))
+    buffer_after = models.DurationField(_("stays after end"), default=timedelta(minutes=15))
+    booked = DateTimeRangeField(_("booked"))
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    availability_note = models.CharField(
+        _("availability warning accepted"),
+        max_length=300,
+        blank=True,
+        help_text=_("The availability warning the producer saw and accepted when assigning."),
+    )
 
     class Meta:
         verbose_name = _("crew assignment")
@@ -200,10 +266,288 @@ class CrewAssignment(models.Model):
             models.UniqueConstraint(
                 fields=["stream", "person", "role"], name="crew_assignment_unique_role"
             ),
+            models.CheckConstraint(
+                condition=Q(buffer_before__gte=timedelta(0), buffer_after__gte=timedelta(0)),
+                name="crew_buffers_not_negative",
+            ),
+            ExclusionConstraint(
+                name="crew_person_not_double_booked",
+                expressions=[
+                    ("person", RangeOperators.EQUAL),
+                    ("booked", RangeOperators.OVERLAPS),
+                    ("stream", RangeOperators.NOT_EQUAL),
+                ],
+                violation_error_message=_("This person is already booked at that time."),
+            ),
         ]
+        indexes = [models.Index(fields=["person", "stream"])]
 
     def __str__(self) -> str:
         return f"{self.person} · {self.get_role_display()} · {self.stream}"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class WorkingHours(models.Model):
+    """When a person usually works on one weekday, in their own time zone.
+
+    An end at or before the start runs past midnight (a 20:00–02:00 late show). A person
+    with no working hours at all is taken to be available any time.
+    """
+
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="working_hours"
+    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    starts = models.TimeField(_("from"))
+    ends = models.TimeField(_("until"))
+
+    class Meta:
+        verbose_name = _("working hours")
+        verbose_name_plural = _("working hours")
+        ordering = ["weekday", "starts"]
+        indexes = [models.Index(fields=["person", "weekday"])]
+
+    def __str__(self) -> str:
+        return f"{self.person} {self.get_weekday_display()} {self.starts:%H:%M}–{self.ends:%H:%M}"
+
+
+class TimeOff(models.Model):
+    """Days a person is away (inclusive), in their own time zone."""
+
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="time_off"
+    )
+    first_day = models.DateField(_("first day"))
+    last_day = models.DateField(_("last day"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("time off")
+        verbose_name_plural = _("time off")
+        ordering = ["first_day"]
+        indexes = [models.Index(fields=["person", "last_day"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_day__gte=F("first_day")), name="time_off_last_day_not_before_first"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} off {self.first_day}–{self.last_day}"
+
+
+class StreamTemplate(models.Model):
+    """A recurring show: where, when, how long, which crew roles to fill, which lineup."""
+
+    name = models.CharField(_("name"), max_length=100)
+    studio = models.ForeignKey(
+        Studio, on_delete=models.CASCADE, related_name="templates", verbose_name=_("studio")
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="templates", verbose_name=_("channel")
+    )
+    title = models.CharField(_("stream title"), max_length=200)
+    start_time = models.TimeField(_("starts at"), help_text=_("In the studio's time zone."))
+    duration = models.DurationField(_("duration"))
+    setup_before = models.DurationField(_("studio set-up before"), default=timedelta(minutes=30))
+    teardown_after = models.DurationField(_("studio teardown after"), default=timedelta(minutes=15))
+    lineup_set = models.ForeignKey(
+        "LineupSet",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="templates",
+        verbose_name=_("lineup set"),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("stream template")
+        verbose_name_plural = _("stream templates")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["studio", "name"], name="stream_template_unique_name"),
+            models.CheckConstraint(
+                condition=Q(duration__gt=timedelta(0)), name="stream_template_duration_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemplateCrewSlot(models.Model):
+    """A crew role a template's streams need, optionally with the person who usually fills it."""
+
+    template = models.ForeignKey(StreamTemplate, on_delete=models.CASCADE, related_name="slots")
+    role = models.CharField(_("role"), max_length=32, choices=CrewRole.choices)
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("usually"),
+    )
+
+    class Meta:
+        verbose_name = _("crew slot")
+        verbose_name_plural = _("crew slots")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.template} · {self.get_role_display()}"
+
+
+class ProductKind(models.TextChoices):
+    """What a product is in the show: traffic 引流/福利款, hero 主推/爆款, profit 利润款,
+    flash sale 秒杀."""
+
+    TRAFFIC = "traffic", _("Traffic (引流/福利款)")
+    HERO = "hero", _("Hero (主推/爆款)")
+    PROFIT = "profit", _("Profit (利润款)")
+    FLASH = "flash", _("Flash sale (秒杀)")
+
+
+class LineupFields(models.Model):
+    """One product in a lineup (排品); shared by a stream's lineup and reusable sets."""
+
+    position = models.PositiveIntegerField(_("position"))
+    link_number = models.PositiveIntegerField(
+        _("link number"), help_text=_("链接号: the product's number in the live room's cart.")
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("product"), max_length=200)
+    kind = models.CharField(_("type"), max_length=16, choices=ProductKind.choices)
+    regular_price = models.DecimalField(_("regular price"), max_digits=12, decimal_places=2)
+    live_price = models.DecimalField(
+        _("live price"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    stock = models.PositiveIntegerField(_("stock"), null=True, blank=True)
+    per_buyer_limit = models.PositiveSmallIntegerField(
+        _("limit per buyer"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    commission_rate = models.DecimalField(
+        _("commission %"),
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    notes = models.CharField(_("notes"), max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"#{self.link_number} {self.name}"
+
+
+def _lineup_constraints(owner: str, prefix: str) -> list:
+    return [
+        models.UniqueConstraint(
+            fields=[owner, "link_number"],
+            name=f"{prefix}_unique_link_number",
+            deferrable=Deferrable.DEFERRED,
+        ),
+        models.UniqueConstraint(
+            fields=[owner, "position"],
+            name=f"{prefix}_unique_position",
+            deferrable=Deferrable.DEFERRED,
+        ),
+        models.CheckConstraint(
+            condition=Q(regular_price__gte=0) & (Q(live_price__isnull=True) | Q(live_price__gte=0)),
+            name=f"{prefix}_prices_not_negative",
+        ),
+        models.CheckConstraint(
+            condition=Q(commission_rate__gte=0, commission_rate__lte=100),
+            name=f"{prefix}_commission_is_percent",
+        ),
+    ]
+
+
+class LineupItem(LineupFields):
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="lineup")
+
+    class Meta(LineupFields.Meta):
+        verbose_name = _("lineup item")
+        verbose_name_plural = _("lineup")
+        constraints = _lineup_constraints("stream", "lineup_item")
+
+
+class LineupSet(models.Model):
+    """A reusable lineup, copied onto streams."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lineup set")
+        verbose_name_plural = _("lineup sets")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LineupSetItem(LineupFields):
+    lineup_set = models.ForeignKey(LineupSet, on_delete=models.CASCADE, related_name="items")
+
+    class Meta(LineupFields.Meta):
+        verbose_name = _("lineup set item")
+        verbose_name_plural = _("lineup set items")
+        constraints = _lineup_constraints("lineup_set", "lineup_set_item")
+
+
+class ReadinessOverride(models.Model):
+    """A producer's decision to go live with items still missing from the checklist."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="readiness_overrides")
+    reason = models.TextField(_("reason"))
+    missing = models.JSONField(default=list)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("readiness override")
+        verbose_name_plural = _("readiness overrides")
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.stream} overridden by {self.by}"
+
+
+class CalendarFeed(models.Model):
+    """A person's secret iCal address. Only a hash is kept; a new one revokes the old."""
+
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("calendar feed")
+        verbose_name_plural = _("calendar feeds")
+
+    def __str__(self) -> str:
+        return f"Calendar feed #{self.pk} of {self.person}"
 
 
 class StreamEvent(models.Model):

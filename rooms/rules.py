@@ -1,8 +1,16 @@
-"""Object permissions (the `rules` library). Selectors apply the same rules to querysets."""
+"""Object permissions (the `rules` library). Selectors apply the same rules to querysets.
+
+Who sees which streams: producers, room operators, ad approvers and viewers see every stream
+of the studios they belong to; everyone else (hosts, floor, CS agents, ad buyers) sees the
+streams they are crewed on.
+"""
 
 import rules
 
 from .models import Role
+
+# Roles whose work spans a whole studio rather than the streams they are crewed on.
+STUDIO_WIDE_ROLES = frozenset({Role.PRODUCER, Role.ROOM_OPERATOR, Role.AD_APPROVER, Role.VIEWER})
 
 
 def has_role(role: Role) -> rules.Predicate:
@@ -11,6 +19,11 @@ def has_role(role: Role) -> rules.Predicate:
         return user.is_authenticated and user.groups.filter(name=role.value).exists()
 
     return predicate
+
+
+@rules.predicate
+def has_studio_wide_role(user) -> bool:
+    return user.is_authenticated and user.groups.filter(name__in=STUDIO_WIDE_ROLES).exists()
 
 
 @rules.predicate
@@ -28,19 +41,45 @@ def is_crew_member(user, stream) -> bool:
     return stream.crew.filter(person=user).exists()
 
 
+@rules.predicate
+def is_self(user, person) -> bool:
+    return person is not None and user.pk == person.pk
+
+
+@rules.predicate
+def shares_a_studio(user, person) -> bool:
+    return person is not None and person.studios.filter(members=user).exists()
+
+
 is_producer = has_role(Role.PRODUCER)
 is_room_operator = has_role(Role.ROOM_OPERATOR)
 
-rules.add_perm("rooms.view_stream", rules.is_superuser | is_stream_studio_member | is_crew_member)
+rules.add_perm(
+    "rooms.view_stream",
+    rules.is_superuser | (has_studio_wide_role & is_stream_studio_member) | is_crew_member,
+)
 rules.add_perm("rooms.change_stream", rules.is_superuser | (is_producer & is_stream_studio_member))
 rules.add_perm("rooms.add_stream", rules.is_superuser | (is_producer & is_studio_member))
-# Crews are staffed by the producers of the stream's studio.
+# Crews and lineups are planned by the producers of the stream's studio.
 rules.add_perm("rooms.change_crew", rules.is_superuser | (is_producer & is_stream_studio_member))
+rules.add_perm("rooms.change_lineup", rules.is_superuser | (is_producer & is_stream_studio_member))
+# Templates belong to a studio; lineup sets are shared across studios by producers.
+rules.add_perm("rooms.change_template", rules.is_superuser | (is_producer & is_studio_member))
+rules.add_perm("rooms.change_lineup_set", rules.is_superuser | is_producer)
 # Wall screens are paired and unpaired by the studio's producers and room operators.
 rules.add_perm(
     "rooms.pair_screen",
     rules.is_superuser | ((is_producer | is_room_operator) & is_studio_member),
 )
-# Studios and platform accounts (and their ingest secrets) are set up by administrators.
-rules.add_perm("rooms.add_studio", rules.is_superuser)
-rules.add_perm("rooms.change_channel", rules.is_superuser)
+# Producers set up studios (joining them) and channels and edit their own studios; ingest
+# secrets are only ever handled by administrators.
+rules.add_perm("rooms.add_studio", rules.is_superuser | is_producer)
+rules.add_perm("rooms.change_studio", rules.is_superuser | (is_producer & is_studio_member))
+rules.add_perm("rooms.add_channel", rules.is_superuser | is_producer)
+rules.add_perm("rooms.change_channel", rules.is_superuser | is_producer)
+rules.add_perm("rooms.manage_channel_secrets", rules.is_superuser)
+# A person's availability and calendar: themselves, and producers of a studio they are in.
+rules.add_perm("rooms.view_person_schedule", rules.is_superuser | is_self | shares_a_studio)
+rules.add_perm(
+    "rooms.change_availability", rules.is_superuser | is_self | (is_producer & shares_a_studio)
+)

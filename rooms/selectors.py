@@ -5,11 +5,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.sessions.models import Session
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import Channel, ChannelSecret, ScreenToken, Stream, StreamStatus, User
+from . import schedule
+from .models import (
+    Channel,
+    ChannelSecret,
+    CrewAssignment,
+    ScreenToken,
+    Stream,
+    StreamStatus,
+    StreamTemplate,
+    Studio,
+    TimeOff,
+    User,
+    WorkingHours,
+)
+from .rules import STUDIO_WIDE_ROLES
 from .tokens import token_hash
 
 # How far outside a stream's window a platform event is still attributed to it.
@@ -30,7 +46,10 @@ def stream_list_for_user(user: User) -> QuerySet[Stream]:
     streams = Stream.objects.select_related("channel", "studio")
     if user.is_superuser:
         return streams
-    return streams.filter(Q(studio__members=user) | Q(crew__person=user)).distinct()
+    visible = Q(pk__in=CrewAssignment.objects.filter(person=user).values("stream_id"))
+    if user.groups.filter(name__in=STUDIO_WIDE_ROLES).exists():
+        visible |= Q(studio__in=Studio.objects.filter(members=user).values("pk"))
+    return streams.filter(visible)
 
 
 def stream_get_for_user(user: User, stream_id: int) -> Stream | None:
@@ -71,8 +90,12 @@ def users_who_may_view_stream(stream_id: int, user_ids: Iterable[int]) -> set[in
         User.objects.filter(pk__in=list(user_ids), is_active=True)
         .filter(
             Q(is_superuser=True)
-            | Q(studios=stream["studio_id"])
-            | Q(crew_assignments__stream_id=stream_id)
+            | Q(
+                pk__in=User.objects.filter(
+                    studios=stream["studio_id"], groups__name__in=STUDIO_WIDE_ROLES
+                ).values("pk")
+            )
+            | Q(pk__in=CrewAssignment.objects.filter(stream_id=stream_id).values("person_id"))
         )
         .values_list("pk", flat=True)
     )
@@ -162,3 +185,210 @@ def _stream_at(candidates: list[Stream], at: datetime) -> Stream | None:
         holding,
         key=lambda s: (s.status == StreamStatus.LIVE, s.actual_start or s.planned_start),
     )
+
+
+# --- Planning ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clash:
+    """Another booking that a plan would overlap: the studio's, or a person's."""
+
+    kind: str  # "studio" or "person"
+    who: str
+    stream_id: int
+    stream_title: str
+    studio_name: str
+    starts: datetime
+    ends: datetime
+    time_zone: str
+
+    def message(self) -> str:
+        values = {
+            "who": self.who,
+            "title": self.stream_title,
+            "studio": self.studio_name,
+            "window": schedule.window_text(self.starts, self.ends, self.time_zone),
+        }
+        if self.kind == "studio":
+            return _("%(who)s is already booked for “%(title)s”, %(window)s.") % values
+        return _("%(who)s is already booked on “%(title)s” in %(studio)s, %(window)s.") % values
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "who": self.who,
+            "stream": self.stream_id,
+            "title": self.stream_title,
+            "studio": self.studio_name,
+            "starts": self.starts.isoformat(),
+            "ends": self.ends.isoformat(),
+            "message": self.message(),
+        }
+
+
+def _studio_clash(stream: Stream) -> Clash:
+    return Clash(
+        kind="studio",
+        who=stream.studio.name,
+        stream_id=stream.pk,
+        stream_title=stream.title,
+        studio_name=stream.studio.name,
+        starts=stream.booked.lower,
+        ends=stream.booked.upper,
+        time_zone=stream.studio.time_zone,
+    )
+
+
+def _person_clash(assignment: CrewAssignment) -> Clash:
+    return Clash(
+        kind="person",
+        who=str(assignment.person),
+        stream_id=assignment.stream_id,
+        stream_title=assignment.stream.title,
+        studio_name=assignment.stream.studio.name,
+        starts=assignment.booked.lower,
+        ends=assignment.booked.upper,
+        time_zone=assignment.stream.studio.time_zone,
+    )
+
+
+def studio_clashes(
+    *, studio_id: int, window: DateTimeTZRange, exclude_stream: int | None = None
+) -> list[Clash]:
+    streams = (
+        Stream.objects.select_related("studio")
+        .filter(studio_id=studio_id, booked__overlap=window)
+        .exclude(pk=exclude_stream)
+        .order_by("planned_start")
+    )
+    return [_studio_clash(stream) for stream in streams]
+
+
+def crew_clashes(
+    *, bookings: Sequence[tuple[int, DateTimeTZRange]], exclude_stream: int | None = None
+) -> list[Clash]:
+    """Other streams' crew bookings that these (person, window) pairs would overlap."""
+    if not bookings:
+        return []
+    overlapping = Q()
+    for person_id, window in bookings:
+        overlapping |= Q(person_id=person_id, booked__overlap=window)
+    found = (
+        CrewAssignment.objects.select_related("person", "stream__studio")
+        .filter(overlapping)
+        .exclude(stream_id=exclude_stream)
+        .order_by("booked")
+    )
+    unique = {}
+    for assignment in found:
+        unique.setdefault((assignment.person_id, assignment.stream_id), _person_clash(assignment))
+    return list(unique.values())
+
+
+def _availability_of(person_ids: Iterable[int]) -> tuple[dict, dict]:
+    hours: dict[int, list[schedule.Hours]] = {}
+    away: dict[int, list[schedule.Away]] = {}
+    for row in WorkingHours.objects.filter(person_id__in=person_ids):
+        hours.setdefault(row.person_id, []).append(
+            schedule.Hours(row.weekday, row.starts, row.ends)
+        )
+    for row in TimeOff.objects.filter(person_id__in=person_ids):
+        away.setdefault(row.person_id, []).append(
+            schedule.Away(row.first_day, row.last_day, row.reason)
+        )
+    return hours, away
+
+
+def availability_problems(*, person: User, window: DateTimeTZRange) -> list[str]:
+    hours, away = _availability_of([person.pk])
+    return schedule.availability_problems(
+        name=str(person),
+        time_zone=person.time_zone,
+        window=window,
+        hours=hours.get(person.pk, []),
+        away=away.get(person.pk, []),
+    )
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    starts: datetime
+    ends: datetime
+    clashes: list[Clash]
+    warnings: list[str]
+
+
+def template_preview(*, template: StreamTemplate, starts: Sequence[datetime]) -> list[Occurrence]:
+    """What creating these streams from the template would run into, before saving any:
+    studio and crew clashes with existing plans (and with each other), availability."""
+    if not starts:
+        return []
+    people = [slot.person for slot in template.slots.select_related("person") if slot.person]
+    windows = [
+        (
+            start,
+            start + template.duration,
+            schedule.booking(
+                start, start + template.duration, template.setup_before, template.teardown_after
+            ),
+        )
+        for start in sorted(starts)
+    ]
+    span = DateTimeTZRange(
+        min(w.lower for *_x, w in windows) - timedelta(days=1),
+        max(w.upper for *_x, w in windows) + timedelta(days=1),
+    )
+    studio_streams = list(
+        Stream.objects.select_related("studio").filter(
+            studio_id=template.studio_id, booked__overlap=span
+        )
+    )
+    crew = list(
+        CrewAssignment.objects.select_related("person", "stream__studio").filter(
+            person__in=people, booked__overlap=span
+        )
+    )
+    hours, away = _availability_of([person.pk for person in people])
+    result = []
+    for index, (start, end, window) in enumerate(windows):
+        clashes = [_studio_clash(s) for s in studio_streams if _overlaps(s.booked, window)]
+        for person in people:
+            call = schedule.booking(start, end, *schedule.CREW_CALL[_slot_role(template, person)])
+            clashes += [
+                _person_clash(a)
+                for a in crew
+                if a.person_id == person.pk and _overlaps(a.booked, call)
+            ]
+        if any(_overlaps(window, other) for i, (*_x, other) in enumerate(windows) if i != index):
+            clashes.append(
+                Clash(
+                    kind="studio",
+                    who=template.studio.name,
+                    stream_id=0,
+                    stream_title=_("another occurrence of this repeat"),
+                    studio_name=template.studio.name,
+                    starts=window.lower,
+                    ends=window.upper,
+                    time_zone=template.studio.time_zone,
+                )
+            )
+        warnings = []
+        for person in people:
+            warnings += schedule.availability_problems(
+                name=str(person),
+                time_zone=person.time_zone,
+                window=DateTimeTZRange(start, end),
+                hours=hours.get(person.pk, []),
+                away=away.get(person.pk, []),
+            )
+        result.append(Occurrence(starts=start, ends=end, clashes=clashes, warnings=warnings))
+    return result
+
+
+def _slot_role(template: StreamTemplate, person: User) -> str:
+    return next(slot.role for slot in template.slots.all() if slot.person_id == person.pk)
+
+
+def _overlaps(a: DateTimeTZRange, b: DateTimeTZRange) -> bool:
+    return a.lower < b.upper and b.lower < a.upper

@@ -4,37 +4,57 @@ import json
 import logging
 import secrets
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from itertools import groupby
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from psycopg import errors as psycopg_errors
 
-from . import eventlog, ingest, lock_objects, selectors
-from .events import orders_received, stream_status_changed, viewers_sampled
+from . import eventlog, ingest, lock_objects, readiness, schedule, selectors
+from .events import (
+    crew_changed,
+    lineup_changed,
+    orders_received,
+    readiness_overridden,
+    stream_planned,
+    stream_replanned,
+    stream_status_changed,
+    viewers_sampled,
+)
 from .models import (
     ApiToken,
+    CalendarFeed,
     Channel,
     ChannelSecret,
     CrewAssignment,
     CrewRole,
     IngestEvent,
     IngestStatus,
+    LineupFields,
+    LineupItem,
+    LineupSet,
+    LineupSetItem,
     Platform,
+    ReadinessOverride,
     Role,
     ScreenToken,
     Stream,
     StreamStatus,
+    StreamTemplate,
     Studio,
+    TemplateCrewSlot,
+    TimeOff,
     User,
+    WorkingHours,
 )
 from .tokens import token_new
 
@@ -118,13 +138,60 @@ def api_token_issue(*, user: User) -> str:
 def studio_create(
     *, actor: User | None, name: str, time_zone: str, members: Sequence[User] = ()
 ) -> Studio:
+    """A studio; the producer who sets it up is one of its members."""
     _require(actor, "rooms.add_studio")
     studio = Studio(name=name, time_zone=time_zone)
     studio.full_clean()
     with transaction.atomic():
         studio.save()
-        studio.members.set(members)
+        studio.members.set([*members, *([actor] if actor is not None else [])])
     return studio
+
+
+def studio_update(
+    *,
+    actor: User | None,
+    studio: Studio,
+    name: str | None = None,
+    time_zone: str | None = None,
+    members: Sequence[User] | None = None,
+) -> Studio:
+    """Rename a studio, change its time zone (its plans keep their instants), or its members."""
+    _require(actor, "rooms.change_studio", studio)
+    if name is not None:
+        studio.name = name
+    if time_zone is not None:
+        studio.time_zone = time_zone
+    studio.full_clean()
+    with transaction.atomic():
+        studio.save()
+        if members is not None:
+            studio.members.set(members)
+    return studio
+
+
+def channel_update(
+    *,
+    actor: User | None,
+    channel: Channel,
+    name: str | None = None,
+    platform: Platform | None = None,
+    currency: str | None = None,
+    time_zone: str | None = None,
+) -> Channel:
+    """Change a channel's details. Its key is what the platform signs with, so it stays."""
+    _require(actor, "rooms.change_channel", channel)
+    for field_name, value in {
+        "name": name,
+        "platform": platform,
+        "currency": currency,
+        "time_zone": time_zone,
+    }.items():
+        if value is not None:
+            setattr(channel, field_name, value)
+    channel.full_clean()
+    channel.save()
+    return channel
 
 
 @transaction.atomic
@@ -138,11 +205,13 @@ def channel_create(
     time_zone: str,
 ) -> tuple[Channel, str]:
     """A channel and its first ingest secret, returned once for the platform integration."""
-    _require(actor, "rooms.change_channel")
+    _require(actor, "rooms.add_channel")
     channel = Channel(key=key, name=name, platform=platform, currency=currency, time_zone=time_zone)
     channel.full_clean()
     channel.save()
-    secret = channel_secret_add(actor=actor, channel=channel)
+    # The first secret comes with the channel, for whoever connects the platform; later
+    # rotation is an administrator's job.
+    secret = channel_secret_add(actor=None, channel=channel)
     return channel, secret
 
 
@@ -154,7 +223,7 @@ def channel_secret_add(
     During the overlap the platform may sign with either secret, or with both (several `v1=`
     values in one header).
     """
-    _require(actor, "rooms.change_channel")
+    _require(actor, "rooms.manage_channel_secrets")
     secret = secrets.token_hex(32)
     with transaction.atomic():
         if retire_others_after is not None:
@@ -177,12 +246,54 @@ STREAM_TRANSITIONS: dict[str, frozenset[str]] = {
     StreamStatus.ENDED: frozenset({StreamStatus.REVIEWED}),
     StreamStatus.REVIEWED: frozenset(),
 }
+# A plan can be changed until the stream goes live; after that it is history.
+PLANNABLE = frozenset({StreamStatus.DRAFT, StreamStatus.SCHEDULED})
 
 
 def _require(actor: User | None, perm: str, obj: object = None) -> None:
     """Check the acting person's permission; `None` is the system itself (seeding, ingest)."""
     if actor is not None and not actor.has_perm(perm, obj):
         raise PermissionDenied(_("You don't have permission to do this."))
+
+
+class BookingClash(ValidationError):
+    """A studio or a person would be on two overlapping streams. Names every clash."""
+
+    def __init__(self, clashes: list[selectors.Clash]):
+        self.clashes = clashes
+        super().__init__([clash.message() for clash in clashes], code="clash")
+
+
+class AvailabilityWarning(ValidationError):
+    """The person may not be free (days off, outside their hours); accept to assign anyway."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(problems, code="availability")
+
+
+def _save_bookings(save: Callable[[], None], recheck: Callable[[], list]) -> None:
+    """Run `save` in a savepoint; if the exclusion constraints reject it (a concurrent
+    booking won the race after our check), name the clash that now exists."""
+    try:
+        with transaction.atomic():
+            save()
+    except IntegrityError as error:
+        if not isinstance(error.__cause__, psycopg_errors.ExclusionViolation):
+            raise
+        clashes = recheck()
+        if not clashes:
+            raise ValidationError(
+                _("Someone else just booked this time; reload and try again."), code="clash"
+            ) from error
+        raise BookingClash(clashes) from error
+
+
+def _validate_plan(planned_start: datetime, planned_end: datetime) -> None:
+    if planned_end <= planned_start:
+        raise ValidationError({"planned_end": _("The end must be after the start.")})
+    if planned_end - planned_start > timedelta(hours=24):
+        raise ValidationError({"planned_end": _("A stream can be at most 24 hours long.")})
 
 
 @transaction.atomic
@@ -195,8 +306,15 @@ def stream_create(
     planned_start: datetime,
     planned_end: datetime,
     status: StreamStatus = StreamStatus.DRAFT,
+    setup_before: timedelta = timedelta(minutes=30),
+    teardown_after: timedelta = timedelta(minutes=15),
+    required_roles: Sequence[str] | None = None,
+    template: StreamTemplate | None = None,
+    notes: str = "",
 ) -> Stream:
+    """Plan a stream; the studio must be free for it, set-up and teardown included."""
     _require(actor, "rooms.add_stream", studio)
+    _validate_plan(planned_start, planned_end)
     stream = Stream(
         channel=channel,
         studio=studio,
@@ -204,16 +322,142 @@ def stream_create(
         planned_start=planned_start,
         planned_end=planned_end,
         status=status,
+        setup_before=setup_before,
+        teardown_after=teardown_after,
+        booked=schedule.booking(planned_start, planned_end, setup_before, teardown_after),
+        template=template,
+        notes=notes,
     )
-    stream.full_clean()
-    stream.save()
+    if required_roles is not None:
+        stream.required_roles = list(dict.fromkeys(required_roles))
+    # Clashes are checked below with a message naming them, not by the generic validator.
+    stream.full_clean(exclude=["booked"])
+    clashes = selectors.studio_clashes(studio_id=studio.pk, window=stream.booked)
+    if clashes:
+        raise BookingClash(clashes)
+    _save_bookings(
+        stream.save, lambda: selectors.studio_clashes(studio_id=studio.pk, window=stream.booked)
+    )
+    stream_planned(stream=stream, by=actor)
     return stream
 
 
+# Fields of a stream that `stream_update` may change.
+STREAM_PLAN_FIELDS = frozenset(
+    {
+        "title",
+        "channel",
+        "studio",
+        "planned_start",
+        "planned_end",
+        "setup_before",
+        "teardown_after",
+        "required_roles",
+        "notes",
+    }
+)
+
+
+def stream_update(*, actor: User | None, stream: Stream, **changes) -> Stream:
+    """Change a stream's plan. Moving it in time or to another studio moves every crew
+    member's booking with it; any clash, studio or person, stops the whole change."""
+    unknown = set(changes) - STREAM_PLAN_FIELDS
+    if unknown:
+        raise ValueError(f"stream_update cannot change {sorted(unknown)}")
+    _require(actor, "rooms.change_stream", stream)
+    if "studio" in changes:
+        _require(actor, "rooms.add_stream", changes["studio"])
+    with transaction.atomic():
+        stream = lock_objects.stream_for_update(stream.pk)
+        before = {name: getattr(stream, name) for name in changes}
+        for name, value in changes.items():
+            setattr(stream, name, value)
+        if "required_roles" in changes:
+            stream.required_roles = list(dict.fromkeys(changes["required_roles"]))
+        moved = any(
+            getattr(stream, name) != before[name]
+            for name in ("studio", "planned_start", "planned_end", "setup_before", "teardown_after")
+            if name in before
+        )
+        if moved and stream.status not in PLANNABLE:
+            raise ValidationError(
+                _("A %(status)s stream can no longer be moved.")
+                % {"status": stream.get_status_display().lower()}
+            )
+        _validate_plan(stream.planned_start, stream.planned_end)
+        stream.booked = schedule.booking(
+            stream.planned_start, stream.planned_end, stream.setup_before, stream.teardown_after
+        )
+        stream.full_clean(exclude=["booked"])
+        crew = list(lock_objects.crew_for_update(stream.pk))
+        for assignment in crew:
+            assignment.booked = schedule.booking(
+                stream.planned_start,
+                stream.planned_end,
+                assignment.buffer_before,
+                assignment.buffer_after,
+            )
+
+        def clashes() -> list[selectors.Clash]:
+            return selectors.studio_clashes(
+                studio_id=stream.studio_id, window=stream.booked, exclude_stream=stream.pk
+            ) + selectors.crew_clashes(
+                bookings=[(a.person_id, a.booked) for a in crew], exclude_stream=stream.pk
+            )
+
+        found = clashes() if moved else []
+        if found:
+            raise BookingClash(found)
+
+        def save() -> None:
+            stream.save()
+            if moved and crew:
+                CrewAssignment.objects.bulk_update(crew, ["booked"])
+
+        _save_bookings(save, clashes)
+        changed = {
+            name: _event_value(getattr(stream, name))
+            for name in changes
+            if getattr(stream, name) != before[name]
+        }
+        if changed:
+            stream_replanned(stream=stream, changed=changed, by=actor)
+    return stream
+
+
+def _event_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    if hasattr(value, "pk"):
+        return value.pk
+    return value
+
+
+def stream_delete(*, actor: User | None, stream: Stream) -> None:
+    """Delete a stream that never went live (a cancelled plan)."""
+    _require(actor, "rooms.change_stream", stream)
+    with transaction.atomic():
+        stream = lock_objects.stream_for_update(stream.pk)
+        if stream.status not in PLANNABLE:
+            raise ValidationError(_("Only a draft or scheduled stream can be deleted."))
+        stream.delete()
+
+
 def stream_transition(
-    *, actor: User | None, stream: Stream, to: StreamStatus, at: datetime | None = None
+    *,
+    actor: User | None,
+    stream: Stream,
+    to: StreamStatus,
+    at: datetime | None = None,
 ) -> Stream:
-    """Move a stream along its lifecycle, recording the change in its event log."""
+    """Move a stream along its lifecycle, recording the change in its event log.
+
+    A person taking a stream live must have a complete readiness checklist or have
+    overridden it with a reason; the platform saying the stream is live is a fact, not
+    a request, and is recorded whatever is missing.
+    """
     _require(actor, "rooms.change_stream", stream)
     at = at or timezone.now()
     with transaction.atomic():
@@ -225,6 +469,15 @@ def stream_transition(
                 _("Cannot move a stream from %(from)s to %(to)s.")
                 % {"from": stream.get_status_display(), "to": StreamStatus(to).label}
             )
+        if to == StreamStatus.LIVE and actor is not None:
+            missing = [item for item in readiness.checklist(stream) if not item.done]
+            if missing and not stream.readiness_overrides.exists():
+                raise ValidationError(
+                    [_("Not ready to go live:")]
+                    + [str(item.label) for item in missing]
+                    + [_("Fix these, or override the checklist with a reason.")],
+                    code="not_ready",
+                )
         previous = stream.status
         stream.status = to
         if to == StreamStatus.LIVE and stream.actual_start is None:
@@ -237,14 +490,472 @@ def stream_transition(
 
 
 @transaction.atomic
-def crew_assign(
-    *, actor: User | None, stream: Stream, person: User, role: CrewRole
-) -> CrewAssignment:
-    _require(actor, "rooms.change_crew", stream)
-    assignment, _created = CrewAssignment.objects.get_or_create(
-        stream=stream, person=person, role=role
+def readiness_override(*, actor: User, stream: Stream, reason: str) -> ReadinessOverride:
+    """Record a producer's decision to go live with the checklist incomplete, and why."""
+    _require(actor, "rooms.change_stream", stream)
+    reason = reason.strip()
+    if len(reason) < 5:
+        raise ValidationError({"reason": _("Say why the stream may go live regardless.")})
+    stream = lock_objects.stream_for_update(stream.pk)
+    if stream.status not in PLANNABLE:
+        raise ValidationError(_("The checklist only matters before the stream goes live."))
+    missing = [str(item.label) for item in readiness.checklist(stream) if not item.done]
+    override = ReadinessOverride.objects.create(
+        stream=stream, reason=reason, missing=missing, by=actor, at=timezone.now()
     )
+    readiness_overridden(stream=stream, override=override)
+    return override
+
+
+# --- Crew --------------------------------------------------------------------------------
+
+
+def crew_assign(
+    *,
+    actor: User | None,
+    stream: Stream,
+    person: User,
+    role: CrewRole,
+    buffer_before: timedelta | None = None,
+    buffer_after: timedelta | None = None,
+    accept_availability: bool = False,
+) -> CrewAssignment:
+    """Put a person on a stream's crew.
+
+    A clash with another stream (the person's call time included) always stops it; an
+    availability problem (a day off, outside their usual hours) stops it until the producer
+    accepts the warning, which is kept on the assignment.
+    """
+    _require(actor, "rooms.change_crew", stream)
+    role = CrewRole(role)
+    default_before, default_after = schedule.CREW_CALL[role]
+    before = default_before if buffer_before is None else buffer_before
+    after = default_after if buffer_after is None else buffer_after
+    if before < timedelta(0) or after < timedelta(0):
+        raise ValidationError(_("Call times cannot be negative."))
+    if not person.is_active:
+        raise ValidationError(_("%(name)s's account is disabled.") % {"name": person})
+    with transaction.atomic():
+        stream = lock_objects.stream_for_update(stream.pk)
+        if stream.status in (StreamStatus.ENDED, StreamStatus.REVIEWED):
+            raise ValidationError(_("The stream has ended; its crew is history."))
+        existing = CrewAssignment.objects.filter(stream=stream, person=person, role=role).first()
+        if existing is not None:
+            return existing
+        window = schedule.booking(stream.planned_start, stream.planned_end, before, after)
+        clashes = selectors.crew_clashes(bookings=[(person.pk, window)], exclude_stream=stream.pk)
+        if clashes:
+            raise BookingClash(clashes)
+        problems = selectors.availability_problems(person=person, window=window)
+        if problems and not accept_availability:
+            raise AvailabilityWarning(problems)
+        assignment = CrewAssignment(
+            stream=stream,
+            person=person,
+            role=role,
+            buffer_before=before,
+            buffer_after=after,
+            booked=window,
+            assigned_by=actor,
+            availability_note=" ".join(problems)[:300],
+        )
+        _save_bookings(
+            assignment.save,
+            lambda: selectors.crew_clashes(
+                bookings=[(person.pk, window)], exclude_stream=stream.pk
+            ),
+        )
+        crew_changed(stream=stream, assignment=assignment, op="assigned", by=actor)
     return assignment
+
+
+def crew_unassign(*, actor: User | None, assignment: CrewAssignment) -> None:
+    _require(actor, "rooms.change_crew", assignment.stream)
+    with transaction.atomic():
+        stream = lock_objects.stream_for_update(assignment.stream_id)
+        if stream.status in (StreamStatus.ENDED, StreamStatus.REVIEWED):
+            raise ValidationError(_("The stream has ended; its crew is history."))
+        deleted, _rows = CrewAssignment.objects.filter(pk=assignment.pk).delete()
+        if deleted:
+            crew_changed(stream=stream, assignment=assignment, op="unassigned", by=actor)
+
+
+# --- Availability ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def working_hours_set(
+    *, actor: User, person: User, hours: Sequence[schedule.Hours]
+) -> list[WorkingHours]:
+    """Replace a person's usual weekly hours (in their own time zone)."""
+    _require(actor, "rooms.change_availability", person)
+    WorkingHours.objects.filter(person=person).delete()
+    rows = [
+        WorkingHours(person=person, weekday=h.weekday, starts=h.starts, ends=h.ends) for h in hours
+    ]
+    for row in rows:
+        row.full_clean()
+    return WorkingHours.objects.bulk_create(rows)
+
+
+def time_off_add(
+    *, actor: User, person: User, first_day: date, last_day: date, reason: str = ""
+) -> TimeOff:
+    _require(actor, "rooms.change_availability", person)
+    if last_day < first_day:
+        raise ValidationError({"last_day": _("The last day cannot be before the first.")})
+    time_off = TimeOff(person=person, first_day=first_day, last_day=last_day, reason=reason)
+    time_off.full_clean()
+    time_off.save()
+    return time_off
+
+
+def time_off_remove(*, actor: User, time_off: TimeOff) -> None:
+    _require(actor, "rooms.change_availability", time_off.person)
+    time_off.delete()
+
+
+# --- Calendar feeds ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def calendar_feed_issue(*, actor: User, person: User) -> str:
+    """A new secret iCal address for the person; any earlier one stops working."""
+    if actor.pk != person.pk and not actor.is_superuser:
+        raise PermissionDenied(_("You don't have permission to do this."))
+    calendar_feed_revoke(actor=actor, person=person)
+    raw, key_hash = token_new("cal")
+    CalendarFeed.objects.create(person=person, key_hash=key_hash)
+    return raw
+
+
+def calendar_feed_revoke(*, actor: User, person: User) -> int:
+    if actor.pk != person.pk and not actor.is_superuser:
+        raise PermissionDenied(_("You don't have permission to do this."))
+    return CalendarFeed.objects.filter(person=person, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def calendar_feed_fetched(*, feed_id: int) -> None:
+    CalendarFeed.objects.filter(pk=feed_id).update(last_fetched_at=timezone.now())
+
+
+# --- Templates and recurrence ------------------------------------------------------------
+
+
+@transaction.atomic
+def template_save(
+    *,
+    actor: User,
+    template: StreamTemplate | None = None,
+    studio: Studio,
+    channel: Channel,
+    name: str,
+    title: str,
+    start_time: time,
+    duration: timedelta,
+    setup_before: timedelta = timedelta(minutes=30),
+    teardown_after: timedelta = timedelta(minutes=15),
+    slots: Sequence[tuple[str, User | None]] = (),
+    lineup_set: LineupSet | None = None,
+    notes: str = "",
+) -> StreamTemplate:
+    """Create a template, or replace an existing one's settings and crew slots."""
+    _require(actor, "rooms.change_template", studio)
+    if template is not None:
+        _require(actor, "rooms.change_template", template.studio)
+    template = template or StreamTemplate()
+    for name_, value in {
+        "studio": studio,
+        "channel": channel,
+        "name": name,
+        "title": title,
+        "start_time": start_time,
+        "duration": duration,
+        "setup_before": setup_before,
+        "teardown_after": teardown_after,
+        "lineup_set": lineup_set,
+        "notes": notes,
+    }.items():
+        setattr(template, name_, value)
+    if not timedelta(0) < duration <= timedelta(hours=24):
+        raise ValidationError({"duration": _("A stream lasts between a minute and 24 hours.")})
+    template.full_clean()
+    template.save()
+    template.slots.all().delete()
+    TemplateCrewSlot.objects.bulk_create(
+        TemplateCrewSlot(template=template, role=CrewRole(role), person=person)
+        for role, person in slots
+    )
+    return template
+
+
+def streams_from_template(
+    *,
+    actor: User,
+    template: StreamTemplate,
+    starts: Sequence[datetime],
+    title: str | None = None,
+) -> list[Stream]:
+    """Plan one stream per start from a template: crew slots with a usual person are
+    assigned, the rest become roles to fill, and the lineup set is copied.
+
+    All or nothing: a clash on any occurrence saves none (`selectors.template_preview`
+    shows them beforehand).
+    """
+    _require(actor, "rooms.add_stream", template.studio)
+    slots = list(template.slots.select_related("person"))
+    roles = [slot.role for slot in slots]
+    created = []
+    clashes: list[selectors.Clash] = []
+    with transaction.atomic():
+        for start in sorted(starts):
+            try:
+                with transaction.atomic():
+                    stream = stream_create(
+                        actor=actor,
+                        channel=template.channel,
+                        studio=template.studio,
+                        title=title or template.title,
+                        planned_start=start,
+                        planned_end=start + template.duration,
+                        setup_before=template.setup_before,
+                        teardown_after=template.teardown_after,
+                        required_roles=roles,
+                        template=template,
+                        notes=template.notes,
+                    )
+                    for slot in slots:
+                        if slot.person is not None:
+                            crew_assign(
+                                actor=actor,
+                                stream=stream,
+                                person=slot.person,
+                                role=slot.role,
+                                accept_availability=True,
+                            )
+                    if template.lineup_set_id:
+                        lineup_set_apply(actor=actor, stream=stream, lineup_set=template.lineup_set)
+            except BookingClash as clash:
+                clashes.extend(clash.clashes)
+                continue
+            created.append(stream)
+        if clashes:
+            transaction.set_rollback(True)
+            raise BookingClash(clashes)
+    return created
+
+
+# --- Lineup ------------------------------------------------------------------------------
+
+LINEUP_FIELDS = (
+    "link_number",
+    "sku",
+    "name",
+    "kind",
+    "regular_price",
+    "live_price",
+    "stock",
+    "per_buyer_limit",
+    "commission_rate",
+    "notes",
+)
+
+
+def _lineup_stream(actor: User | None, stream_id: int) -> Stream:
+    stream = lock_objects.stream_for_update(stream_id)
+    _require(actor, "rooms.change_lineup", stream)
+    if stream.status in (StreamStatus.ENDED, StreamStatus.REVIEWED):
+        raise ValidationError(_("The stream has ended; its lineup is history."))
+    return stream
+
+
+def _check_link_number_free(items, link_number: int, exclude_pk: int | None = None) -> None:
+    if items.filter(link_number=link_number).exclude(pk=exclude_pk).exists():
+        raise ValidationError(
+            {
+                "link_number": _("Link #%(number)s is already in this lineup.")
+                % {"number": link_number}
+            }
+        )
+
+
+def lineup_item_add(*, actor: User | None, stream: Stream, **fields) -> LineupItem:
+    """Add a product at the end of a stream's lineup; link number defaults to the next free."""
+    with transaction.atomic():
+        stream = _lineup_stream(actor, stream.pk)
+        items = LineupItem.objects.filter(stream=stream)
+        last = items.aggregate(position=Max("position"), link=Max("link_number"))
+        fields.setdefault("link_number", (last["link"] or 0) + 1)
+        _check_link_number_free(items, fields["link_number"])
+        item = LineupItem(stream=stream, position=(last["position"] or 0) + 1, **fields)
+        item.full_clean(validate_constraints=False)
+        item.save()
+        lineup_changed(stream=stream, by=actor)
+    return item
+
+
+def lineup_item_update(*, actor: User | None, item: LineupItem, **fields) -> LineupItem:
+    unknown = set(fields) - set(LINEUP_FIELDS)
+    if unknown:
+        raise ValueError(f"lineup_item_update cannot change {sorted(unknown)}")
+    with transaction.atomic():
+        stream = _lineup_stream(actor, item.stream_id)
+        item = LineupItem.objects.select_for_update().get(pk=item.pk)
+        for name, value in fields.items():
+            setattr(item, name, value)
+        if "link_number" in fields:
+            _check_link_number_free(stream.lineup, item.link_number, exclude_pk=item.pk)
+        item.full_clean(validate_constraints=False)
+        item.save()
+        lineup_changed(stream=stream, by=actor)
+    return item
+
+
+def lineup_item_remove(*, actor: User | None, item: LineupItem) -> None:
+    with transaction.atomic():
+        stream = _lineup_stream(actor, item.stream_id)
+        LineupItem.objects.filter(pk=item.pk).delete()
+        _renumber(list(stream.lineup.order_by("position")))
+        lineup_changed(stream=stream, by=actor)
+
+
+def lineup_reorder(*, actor: User | None, stream: Stream, item_ids: Sequence[int]) -> None:
+    """Put a stream's lineup in this order; every item must be named exactly once."""
+    with transaction.atomic():
+        stream = _lineup_stream(actor, stream.pk)
+        items = {item.pk: item for item in stream.lineup.all()}
+        if sorted(item_ids) != sorted(items):
+            raise ValidationError(_("The new order must list every product of the lineup once."))
+        _renumber([items[pk] for pk in item_ids])
+        lineup_changed(stream=stream, by=actor)
+
+
+def _renumber(items: Sequence[LineupFields]) -> None:
+    # Positions are unique per lineup but checked at commit, so they can be swapped freely.
+    for position, item in enumerate(items, start=1):
+        item.position = position
+    if items:
+        type(items[0]).objects.bulk_update(items, ["position"])
+
+
+def lineup_replace(
+    *,
+    actor: User | None,
+    stream: Stream,
+    rows: Sequence[dict[str, object]],
+    row_numbers: Sequence[int] | None = None,
+) -> list[LineupItem]:
+    """Replace a stream's whole lineup with these products, in order (an import, a set).
+    Any bad row stops the whole replacement; every bad cell is reported."""
+    with transaction.atomic():
+        stream = _lineup_stream(actor, stream.pk)
+        items = _lineup_rows(LineupItem, rows, row_numbers=row_numbers, stream=stream)
+        LineupItem.objects.filter(stream=stream).delete()
+        created = LineupItem.objects.bulk_create(items)
+        lineup_changed(stream=stream, by=actor)
+    return created
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad cell of an imported or submitted lineup; rows count from 1 like a sheet's."""
+
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return _("Row %(row)s, %(column)s: %(message)s") % {
+            "row": self.row,
+            "column": self.column,
+            "message": self.message,
+        }
+
+
+class LineupRowsInvalid(ValidationError):
+    def __init__(self, errors: list[RowError]):
+        self.row_errors = errors
+        super().__init__([str(error) for error in errors], code="rows")
+
+
+def _lineup_rows(
+    model, rows: Sequence[dict[str, object]], *, row_numbers: Sequence[int] | None = None, **owner
+) -> list:
+    """Validated, positioned, unsaved items; link numbers must be unique in the lineup."""
+    items, errors, seen = [], [], {}
+    row_numbers = row_numbers or range(1, len(rows) + 1)
+    for position, (row_number, row) in enumerate(zip(row_numbers, rows, strict=True), start=1):
+        item = model(position=position, **owner, **row)
+        try:
+            item.full_clean(validate_constraints=False, exclude=list(owner))
+        except ValidationError as error:
+            for field_name, messages in error.message_dict.items():
+                column = str(model._meta.get_field(field_name).verbose_name)
+                errors.extend(RowError(row_number, column, message) for message in messages)
+        if item.link_number in seen:
+            errors.append(
+                RowError(
+                    row_number,
+                    str(model._meta.get_field("link_number").verbose_name),
+                    _("#%(number)s is already used on row %(first)s.")
+                    % {"number": item.link_number, "first": seen[item.link_number]},
+                )
+            )
+        seen.setdefault(item.link_number, row_number)
+        items.append(item)
+    if errors:
+        raise LineupRowsInvalid(errors)
+    return items
+
+
+def lineup_set_save(
+    *,
+    actor: User,
+    name: str,
+    rows: Sequence[dict[str, object]],
+    row_numbers: Sequence[int] | None = None,
+    lineup_set: LineupSet | None = None,
+    notes: str = "",
+) -> LineupSet:
+    """Create a reusable lineup, or replace an existing one's products."""
+    _require(actor, "rooms.change_lineup_set")
+    with transaction.atomic():
+        lineup_set = lineup_set or LineupSet()
+        lineup_set.name, lineup_set.notes = name, notes
+        lineup_set.full_clean()
+        lineup_set.save()
+        items = _lineup_rows(LineupSetItem, rows, row_numbers=row_numbers, lineup_set=lineup_set)
+        lineup_set.items.all().delete()
+        LineupSetItem.objects.bulk_create(items)
+    return lineup_set
+
+
+def lineup_set_from_stream(*, actor: User, stream: Stream, name: str) -> LineupSet:
+    """Keep a stream's lineup as a reusable set."""
+    return lineup_set_save(
+        actor=actor,
+        name=name,
+        rows=[
+            {name_: getattr(item, name_) for name_ in LINEUP_FIELDS}
+            for item in stream.lineup.order_by("position")
+        ],
+    )
+
+
+def lineup_set_apply(
+    *, actor: User | None, stream: Stream, lineup_set: LineupSet
+) -> list[LineupItem]:
+    """Copy a set's products onto a stream, replacing its lineup."""
+    return lineup_replace(
+        actor=actor,
+        stream=stream,
+        rows=[
+            {name: getattr(item, name) for name in LINEUP_FIELDS}
+            for item in lineup_set.items.order_by("position")
+        ],
+    )
 
 
 # --- Screens -----------------------------------------------------------------------------
