@@ -15,6 +15,7 @@ from rooms.models import (
     Studio,
     User,
 )
+from rooms.schedule import booking
 
 PASSWORD = "correct horse battery staple"
 
@@ -87,15 +88,29 @@ class StreamFactory(factory.django.DjangoModelFactory):
     status = StreamStatus.SCHEDULED
     planned_start = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=10))
     planned_end = factory.LazyAttribute(lambda s: s.planned_start + timedelta(hours=2))
+    setup_before = timedelta(minutes=30)
+    teardown_after = timedelta(minutes=15)
+    booked = factory.LazyAttribute(
+        lambda s: booking(s.planned_start, s.planned_end, s.setup_before, s.teardown_after)
+    )
 
 
 class CrewAssignmentFactory(factory.django.DjangoModelFactory):
+    """A crew row as `services.crew_assign` writes it, without its checks."""
+
     class Meta:
         model = CrewAssignment
 
     stream = factory.SubFactory(StreamFactory)
     person = factory.SubFactory(UserFactory)
     role = CrewRole.HOST
+    buffer_before = timedelta(minutes=30)
+    buffer_after = timedelta(minutes=15)
+    booked = factory.LazyAttribute(
+        lambda a: booking(
+            a.stream.planned_start, a.stream.planned_end, a.buffer_before, a.buffer_after
+        )
+    )
 
 
 class IngestEventFactory(factory.django.DjangoModelFactory):

@@ -1,5 +1,6 @@
 import json
 import threading
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 from rooms import eventlog
 from rooms.auth import SignInGuard
 from rooms.eventlog import NewEvent
-from rooms.models import IngestEvent, IngestStatus, StreamEvent
+from rooms.models import IngestEvent, IngestStatus, Role, StreamEvent
 from tests.conftest import post_events, signed_headers
 from tests.factories import (
     PASSWORD,
@@ -227,8 +228,8 @@ def test_the_api_needs_authentication():
 # --- streams and their events --------------------------------------------------------------
 
 
-def test_a_person_sees_their_studios_and_crew_streams_only():
-    person = UserFactory()
+def test_a_producer_sees_their_studios_and_crew_streams_only():
+    person = UserFactory(roles=[Role.PRODUCER])
     studio_stream = StreamFactory(studio=StudioFactory(members=[person]))
     crew_stream = CrewAssignmentFactory(person=person).stream
     StreamFactory()
@@ -240,6 +241,19 @@ def test_a_person_sees_their_studios_and_crew_streams_only():
     assert {s["id"] for s in listed} == {studio_stream.pk, crew_stream.pk}
 
 
+def test_a_host_sees_only_the_streams_they_are_crewed_on():
+    host = UserFactory(roles=[Role.HOST])
+    studio = StudioFactory(members=[host])
+    crewed = CrewAssignmentFactory(person=host, stream__studio=studio).stream
+    StreamFactory(studio=studio, planned_start=crewed.planned_end + timedelta(hours=2))
+    client = Client()
+    client.force_login(host)
+
+    listed = client.get("/api/v1/streams/").json()["results"]
+
+    assert [s["id"] for s in listed] == [crewed.pk]
+
+
 def test_a_stream_outside_ones_studios_is_not_found():
     client = Client()
     client.force_login(UserFactory())
@@ -249,7 +263,7 @@ def test_a_stream_outside_ones_studios_is_not_found():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_events_endpoint_pages_through_the_log_after_an_id():
-    person = UserFactory()
+    person = UserFactory(roles=[Role.ROOM_OPERATOR])
     stream = StreamFactory(studio=StudioFactory(members=[person]))
     with transaction.atomic():
         eventlog.append(stream.pk, [NewEvent("note", "added", {"n": n}) for n in range(5)])
@@ -273,7 +287,7 @@ def test_the_events_endpoint_pages_through_the_log_after_an_id():
 
 @pytest.mark.parametrize("query", ["after=-1", "after=x", "limit=0", "limit=5001"])
 def test_the_events_endpoint_rejects_bad_paging(query):
-    person = UserFactory()
+    person = UserFactory(roles=[Role.ROOM_OPERATOR])
     stream = StreamFactory(studio=StudioFactory(members=[person]))
     client = Client()
     client.force_login(person)
@@ -454,7 +468,7 @@ def test_password_guessing_on_the_token_endpoint_is_stopped_whatever_the_forward
 
 @pytest.mark.django_db(transaction=True)
 def test_the_events_endpoint_gives_the_newest_events_with_tail():
-    person = UserFactory()
+    person = UserFactory(roles=[Role.ROOM_OPERATOR])
     stream = StreamFactory(studio=StudioFactory(members=[person]))
     with transaction.atomic():
         eventlog.append(stream.pk, [NewEvent("note", "added", {"n": n}) for n in range(7)])
@@ -469,7 +483,7 @@ def test_the_events_endpoint_gives_the_newest_events_with_tail():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_events_endpoint_says_resync_when_the_log_no_longer_holds_the_page():
-    person = UserFactory()
+    person = UserFactory(roles=[Role.ROOM_OPERATOR])
     stream = StreamFactory(studio=StudioFactory(members=[person]))
     with transaction.atomic():
         eventlog.append(stream.pk, [NewEvent("note", "added")] * 5)

@@ -13,7 +13,7 @@ from django.test import Client
 from mcn_console.asgi import application
 from rooms import eventlog, fanout, services
 from rooms.eventlog import NewEvent
-from rooms.models import ScreenToken, StreamEvent
+from rooms.models import Role, ScreenToken, StreamEvent
 from tests.factories import StreamFactory, StudioFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -24,7 +24,7 @@ TIMEOUT = 5
 
 @database_sync_to_async
 def _stream_with_viewer():
-    person = UserFactory()
+    person = UserFactory(roles=[Role.ROOM_OPERATOR])
     stream = StreamFactory(studio=StudioFactory(members=[person]))
     client = Client()
     client.force_login(person)

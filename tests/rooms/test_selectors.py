@@ -4,6 +4,7 @@ import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 
+from rooms.models import Role
 from rooms.selectors import (
     ScreenIdentity,
     screen_access_key,
@@ -66,13 +67,15 @@ def test_draft_streams_and_other_channels_take_nothing():
 
 
 def test_who_may_view_a_stream_matches_the_permission_and_the_stream_list():
-    member, crew, outsider, inactive = (UserFactory() for _ in range(4))
+    member, inactive = (UserFactory(roles=[Role.PRODUCER]) for _ in range(2))
+    # Hosts see the streams they are crewed on, not every stream of their studio.
+    crew, outsider, host_member = (UserFactory(roles=[Role.HOST]) for _ in range(3))
     admin = UserFactory(is_superuser=True)
-    stream = StreamFactory(studio=StudioFactory(members=[member, inactive]))
+    stream = StreamFactory(studio=StudioFactory(members=[member, inactive, host_member]))
     CrewAssignmentFactory(stream=stream, person=crew)
     inactive.is_active = False
     inactive.save()
-    people = [member, crew, outsider, inactive, admin]
+    people = [member, crew, outsider, inactive, admin, host_member]
     session = SessionStore()
     session.create()
 

@@ -161,20 +161,26 @@ def test_only_a_producer_of_the_studio_staffs_a_crew():
     assert list(stream.crew.values_list("person", "role")) == [(host.pk, "host")]
 
 
-def test_only_administrators_set_up_channels_and_their_secrets():
+def test_producers_set_up_channels_but_only_administrators_rotate_secrets():
     producer = UserFactory(roles=[Role.PRODUCER])
+    host = UserFactory(roles=[Role.HOST])
 
+    channel, secret = services.channel_create(
+        actor=producer,
+        key="x",
+        name="X",
+        platform="douyin",
+        currency="CNY",
+        time_zone="Asia/Shanghai",
+    )
+
+    assert channel.secrets.get().secret == secret
+    with pytest.raises(PermissionDenied):
+        services.channel_secret_add(actor=producer, channel=channel)
     with pytest.raises(PermissionDenied):
         services.channel_create(
-            actor=producer,
-            key="x",
-            name="X",
-            platform="douyin",
-            currency="CNY",
-            time_zone="Asia/Shanghai",
+            actor=host, key="y", name="Y", platform="douyin", currency="CNY", time_zone="UTC"
         )
-    with pytest.raises(PermissionDenied):
-        services.channel_secret_add(actor=producer, channel=ChannelFactory())
 
 
 def test_an_api_token_is_revoked_by_its_owner_or_a_superuser_only():

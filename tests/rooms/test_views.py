@@ -9,6 +9,7 @@ from django.test import Client
 from rooms import eventlog
 from rooms.auth import SignInGuard
 from rooms.eventlog import NewEvent
+from rooms.models import Role
 from tests.factories import PASSWORD, StreamFactory, StudioFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _signed_in(**user_fields) -> tuple[Client, object]:
-    person = UserFactory(**user_fields)
+    person = UserFactory(**{"roles": [Role.ROOM_OPERATOR], **user_fields})
     client = Client()
     client.force_login(person)
     return client, person
