@@ -7,7 +7,7 @@ streams they are crewed on.
 
 import rules
 
-from .models import Role
+from .models import Role, Studio
 
 # Roles whose work spans a whole studio rather than the streams they are crewed on.
 STUDIO_WIDE_ROLES = frozenset({Role.PRODUCER, Role.ROOM_OPERATOR, Role.AD_APPROVER, Role.VIEWER})
@@ -48,7 +48,11 @@ def is_self(user, person) -> bool:
 
 @rules.predicate
 def shares_a_studio(user, person) -> bool:
-    return person is not None and person.studios.filter(members=user).exists()
+    # Not `person.studios.filter(members=user)`: a related manager's filter reuses its join,
+    # which would ask for one membership row that is both people.
+    return (
+        person is not None and Studio.objects.filter(members=person).filter(members=user).exists()
+    )
 
 
 is_producer = has_role(Role.PRODUCER)

@@ -6,16 +6,18 @@ from datetime import datetime, timedelta
 
 from django.contrib.sessions.models import Session
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import schedule
 from .models import (
+    CalendarFeed,
     Channel,
     ChannelSecret,
     CrewAssignment,
+    Role,
     ScreenToken,
     Stream,
     StreamStatus,
@@ -392,3 +394,113 @@ def _slot_role(template: StreamTemplate, person: User) -> str:
 
 def _overlaps(a: DateTimeTZRange, b: DateTimeTZRange) -> bool:
     return a.lower < b.upper and b.lower < a.upper
+
+
+@dataclass
+class CalendarEntry:
+    stream: Stream
+    crew: list[CrewAssignment]
+    unfilled: list[str]
+    warnings: list[str]
+
+
+def calendar_entries(
+    *,
+    user: User,
+    starts: datetime,
+    ends: datetime,
+    studio_id: int | None = None,
+    person_id: int | None = None,
+    channel_id: int | None = None,
+    platform: str | None = None,
+) -> list[CalendarEntry]:
+    """The streams a calendar shows between two instants, with what needs attention:
+    roles still to fill and crew who may not be available. A fixed number of queries
+    however many streams there are."""
+    window = DateTimeTZRange(starts, ends)
+    streams = stream_list_for_user(user).filter(booked__overlap=window)
+    if studio_id is not None:
+        streams = streams.filter(studio_id=studio_id)
+    if person_id is not None:
+        streams = streams.filter(
+            pk__in=CrewAssignment.objects.filter(person_id=person_id).values("stream_id")
+        )
+    if channel_id is not None:
+        streams = streams.filter(channel_id=channel_id)
+    if platform:
+        streams = streams.filter(channel__platform=platform)
+    streams = list(
+        streams.prefetch_related(
+            Prefetch(
+                "crew",
+                queryset=CrewAssignment.objects.select_related("person").order_by("role", "pk"),
+            )
+        ).order_by("planned_start")
+    )
+    people = {a.person_id for s in streams for a in s.crew.all()}
+    hours, away = _availability_of(people)
+    entries = []
+    for stream in streams:
+        crew = list(stream.crew.all())
+        filled = {a.role for a in crew}
+        warnings = []
+        for a in crew:
+            warnings += schedule.availability_problems(
+                name=str(a.person),
+                time_zone=a.person.time_zone,
+                window=a.booked,
+                hours=hours.get(a.person_id, []),
+                away=away.get(a.person_id, []),
+            )
+        entries.append(
+            CalendarEntry(
+                stream=stream,
+                crew=crew,
+                unfilled=[role for role in stream.required_roles if role not in filled],
+                warnings=warnings,
+            )
+        )
+    return entries
+
+
+def studios_for_user(user: User) -> QuerySet[Studio]:
+    studios = Studio.objects.order_by("name")
+    return studios if user.is_superuser else studios.filter(members=user)
+
+
+def people_for_user(user: User) -> QuerySet[User]:
+    """People the user plans with: members of their studios (everyone for superusers)."""
+    people = User.objects.filter(is_active=True).order_by("display_name", "username")
+    if user.is_superuser:
+        return people
+    return people.filter(
+        Q(pk=user.pk) | Q(pk__in=User.objects.filter(studios__members=user).values("pk"))
+    )
+
+
+def calendar_feed_person(raw_token: str) -> tuple[int, User] | None:
+    """The feed id and person a secret calendar address belongs to, if it still works."""
+    feed = (
+        CalendarFeed.objects.select_related("person")
+        .filter(key_hash=token_hash(raw_token), revoked_at__isnull=True, person__is_active=True)
+        .first()
+    )
+    return (feed.pk, feed.person) if feed else None
+
+
+def person_bookings(*, person: User, since: datetime) -> list[CrewAssignment]:
+    """A person's crew bookings from a moment on, for their calendar feed."""
+    return list(
+        CrewAssignment.objects.select_related("stream__studio", "stream__channel")
+        .filter(person=person, booked__endswith__gte=since)
+        .order_by("booked")
+    )
+
+
+def studios_user_plans(user: User) -> set[int]:
+    """Ids of the studios whose streams the user may re-plan (`rooms.change_stream`), at once."""
+    if user.is_superuser:
+        return set(Studio.objects.values_list("pk", flat=True))
+    if not user.groups.filter(name=Role.PRODUCER).exists():
+        return set()
+    return set(Studio.objects.filter(members=user).values_list("pk", flat=True))

@@ -7,6 +7,46 @@ urlpatterns = [
     path("streams/<int:pk>/events/", views.stream_events, name="stream-events"),
     path("preferences/", views.preferences, name="preferences"),
     path("preferences/language/", views.language_switch, name="language-switch"),
+    path("plan/", views.plan, name="plan"),
+    path("plan/streams/new/", views.stream_new, name="stream-new"),
+    path("plan/streams/<int:pk>/", views.stream_plan, name="stream-plan"),
+    path("plan/streams/<int:pk>/edit/", views.stream_edit, name="stream-edit"),
+    path("plan/streams/<int:pk>/delete/", views.stream_delete, name="stream-delete"),
+    path("plan/streams/<int:pk>/status/", views.stream_status, name="stream-status"),
+    path(
+        "plan/streams/<int:pk>/readiness/override/",
+        views.stream_readiness_override,
+        name="stream-readiness-override",
+    ),
+    path("plan/streams/<int:pk>/crew/", views.stream_crew_assign, name="stream-crew-assign"),
+    path(
+        "plan/streams/<int:pk>/crew/<int:assignment_id>/remove/",
+        views.stream_crew_remove,
+        name="stream-crew-remove",
+    ),
+    path("plan/streams/<int:pk>/lineup/", views.lineup_add, name="lineup-add"),
+    path(
+        "plan/streams/<int:pk>/lineup/<int:item_id>/",
+        views.lineup_item_action,
+        name="lineup-item-action",
+    ),
+    path("plan/streams/<int:pk>/lineup/import/", views.lineup_import, name="lineup-import"),
+    path(
+        "plan/streams/<int:pk>/lineup/apply-set/", views.lineup_apply_set, name="lineup-apply-set"
+    ),
+    path("plan/streams/<int:pk>/lineup/save-set/", views.lineup_save_set, name="lineup-save-set"),
+    path("plan/templates/", views.templates, name="templates"),
+    path("plan/templates/new/", views.template_edit, name="template-new"),
+    path("plan/templates/<int:pk>/edit/", views.template_edit, name="template-edit"),
+    path("plan/templates/<int:pk>/", views.template_use, name="template-use"),
+    path("plan/studios/", views.studios, name="studios"),
+    path("plan/studios/new/", views.studio_edit, name="studio-new"),
+    path("plan/studios/<int:pk>/edit/", views.studio_edit, name="studio-edit"),
+    path("plan/channels/new/", views.channel_edit, name="channel-new"),
+    path("plan/channels/<int:pk>/edit/", views.channel_edit, name="channel-edit"),
+    path("people/<int:pk>/availability/", views.person_availability, name="person-availability"),
+    path("me/calendar/", views.calendar_feed, name="calendar-feed"),
+    path("calendar/<str:token>.ics", views.calendar_ics, name="calendar-ics"),
 ]
 
 api_urlpatterns = [

@@ -1,4 +1,5 @@
-from datetime import timedelta
+from datetime import time, timedelta
+from decimal import Decimal
 
 import factory
 from django.utils import timezone
@@ -9,11 +10,19 @@ from rooms.models import (
     CrewAssignment,
     CrewRole,
     IngestEvent,
+    LineupItem,
+    LineupSet,
+    LineupSetItem,
     Platform,
+    ProductKind,
     Stream,
     StreamStatus,
+    StreamTemplate,
     Studio,
+    TemplateCrewSlot,
+    TimeOff,
     User,
+    WorkingHours,
 )
 from rooms.schedule import booking
 
@@ -127,3 +136,91 @@ class IngestEventFactory(factory.django.DjangoModelFactory):
     payload = factory.LazyAttribute(
         lambda row: {"user_id": "u1", "user_name": "阿花", "text": "有优惠券吗"}
     )
+
+
+class LineupItemFactory(factory.django.DjangoModelFactory):
+    """A product on a stream's lineup, priced and stocked: nothing missing for going live."""
+
+    class Meta:
+        model = LineupItem
+
+    stream = factory.SubFactory(StreamFactory)
+    position = factory.Sequence(lambda n: n + 1)
+    link_number = factory.LazyAttribute(lambda item: item.position)
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    kind = ProductKind.HERO
+    regular_price = Decimal("99.00")
+    live_price = Decimal("59.00")
+    stock = 100
+
+
+class LineupSetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LineupSet
+
+    name = factory.Sequence(lambda n: f"Lineup set {n}")
+
+
+class LineupSetItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LineupSetItem
+
+    lineup_set = factory.SubFactory(LineupSetFactory)
+    position = factory.Sequence(lambda n: n + 1)
+    link_number = factory.LazyAttribute(lambda item: item.position)
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    kind = ProductKind.HERO
+    regular_price = Decimal("99.00")
+    live_price = Decimal("59.00")
+    stock = 100
+
+
+class StreamTemplateFactory(factory.django.DjangoModelFactory):
+    """A recurring 20:00 show of three hours, in its studio's time zone."""
+
+    class Meta:
+        model = StreamTemplate
+
+    name = factory.Sequence(lambda n: f"Template {n}")
+    studio = factory.SubFactory(StudioFactory)
+    channel = factory.SubFactory(ChannelFactory)
+    title = factory.Sequence(lambda n: f"Evening show {n}")
+    start_time = time(20, 0)
+    duration = timedelta(hours=3)
+    setup_before = timedelta(minutes=30)
+    teardown_after = timedelta(minutes=15)
+
+
+class TemplateCrewSlotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TemplateCrewSlot
+
+    template = factory.SubFactory(StreamTemplateFactory)
+    role = CrewRole.HOST
+    person = factory.SubFactory(UserFactory)
+
+
+class WorkingHoursFactory(factory.django.DjangoModelFactory):
+    """Usual hours on one weekday (Monday unless told), in the person's time zone."""
+
+    class Meta:
+        model = WorkingHours
+
+    person = factory.SubFactory(UserFactory)
+    weekday = 0
+    starts = time(9, 0)
+    ends = time(18, 0)
+
+
+class TimeOffFactory(factory.django.DjangoModelFactory):
+    """Days away, in the person's time zone; one day unless told."""
+
+    class Meta:
+        model = TimeOff
+
+    person = factory.SubFactory(UserFactory)
+    first_day = factory.LazyFunction(lambda: timezone.localdate() + timedelta(days=7))
+    last_day = factory.LazyAttribute(lambda off: off.first_day)
+    reason = ""
