@@ -134,7 +134,17 @@ def occurrences(
     """The (start, end) of each occurrence of an RFC 5545 rule ("FREQ=WEEKLY;BYDAY=TU,TH;
     COUNT=8"), keeping the same wall-clock start in the studio across daylight-saving changes.
     """
-    rule = rule.strip().removeprefix("RRULE:")
+    rule = rule.strip()
+    if rule.upper().startswith("RRULE:"):
+        rule = rule[len("RRULE:") :]
+    # Only the rule itself: the first day and the studio's zone say when it starts, and a
+    # DTSTART (or any other calendar line) would quietly move it, or mix naive and aware times.
+    if ":" in rule:
+        raise ValidationError(
+            _("The repeat rule is not valid: %(error)s")
+            % {"error": _("write only the rule, such as FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8.")}
+        )
+    rule = "".join(rule.split())
     first = datetime.combine(first_day, start_time)
     try:
         expanded = rrulestr(rule, dtstart=first, cache=False)
@@ -146,8 +156,12 @@ def occurrences(
     zone = ZoneInfo(time_zone)
     found = []
     for naive in expanded:
+        # Refused rather than cut short: a weekly rule with no end would otherwise plan a
+        # year of streams without saying so.
         if naive > horizon:
-            break
+            raise ValidationError(
+                _("The repeat rule runs more than a year; end it sooner with COUNT or UNTIL.")
+            )
         if len(found) == MAX_OCCURRENCES:
             raise ValidationError(
                 _("The repeat rule makes more than %(max)s streams; end it with COUNT or UNTIL.")

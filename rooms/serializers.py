@@ -1,8 +1,31 @@
+from datetime import UTC, date, datetime, timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from . import ingest
-from .models import Stream
+from .models import (
+    Channel,
+    CrewAssignment,
+    CrewRole,
+    LineupItem,
+    LineupSet,
+    LineupSetItem,
+    Platform,
+    ReadinessOverride,
+    Stream,
+    StreamStatus,
+    StreamTemplate,
+    Studio,
+    TemplateCrewSlot,
+    TimeOff,
+    User,
+    Weekday,
+    WorkingHours,
+)
+from .services import LINEUP_FIELDS
 
 
 class AuthTokenRequestSerializer(serializers.Serializer):
@@ -14,11 +37,212 @@ class AuthTokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
 
 
+# --- Planning: fields ----------------------------------------------------------------------
+
+# Plans outside these bounds are typing mistakes, and near the ends of Python's calendar the
+# booking arithmetic (start − set-up, end + teardown) would overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 instant with its UTC offset; a bare local time is refused, because the
+    API cannot know which studio's clock it was read from."""
+
+    default_error_messages = {
+        "naive": _("Give the time with its UTC offset, e.g. 2026-12-01T19:00:00+08:00."),
+        "range": _("Give a time between 2000 and 2099."),
+    }
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        if timezone.is_naive(value):
+            self.fail("naive")
+        if not EARLIEST <= value < LATEST:
+            self.fail("range")
+        return super().enforce_timezone(value)
+
+
+class BoundedDateField(serializers.DateField):
+    default_error_messages = {"range": _("Give a day between 2000 and 2099.")}
+
+    def to_internal_value(self, value) -> date:
+        day = super().to_internal_value(value)
+        if not EARLIEST.date() <= day < LATEST.date():
+            self.fail("range")
+        return day
+
+
+class MinutesField(serializers.IntegerField):
+    """A duration as whole minutes (`90` is an hour and a half)."""
+
+    def __init__(self, *, max_minutes: int = 24 * 60, **kwargs):
+        super().__init__(**kwargs)
+        # Bounds are checked on the minutes, before they become a timedelta; the attributes
+        # also document them in the OpenAPI schema.
+        self.min_value, self.max_value = 0, max_minutes
+
+    def to_internal_value(self, data) -> timedelta:
+        minutes = super().to_internal_value(data)
+        if minutes < self.min_value:
+            self.fail("min_value", min_value=self.min_value)
+        if minutes > self.max_value:
+            self.fail("max_value", max_value=self.max_value)
+        return timedelta(minutes=minutes)
+
+    def to_representation(self, value: timedelta) -> int:
+        return int(value.total_seconds() // 60)
+
+
+# A repeat rule is one RRULE line. Sub-daily frequencies are refused: no show repeats
+# hourly, and dateutil can search for centuries for an hourly rule that never matches.
+REPEAT_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+
+
+def validate_repeat_rule(rule: str) -> None:
+    if "\n" in rule or "\r" in rule or "DTSTART" in rule.upper():
+        raise serializers.ValidationError(
+            _("Give one RRULE line; the first day comes from first_day.")
+        )
+    parts = dict(
+        part.partition("=")[::2] for part in rule.strip().upper().removeprefix("RRULE:").split(";")
+    )
+    if parts.get("FREQ") not in REPEAT_FREQUENCIES:
+        raise serializers.ValidationError(
+            _("FREQ must be one of %(choices)s.") % {"choices": ", ".join(REPEAT_FREQUENCIES)}
+        )
+    interval = parts.get("INTERVAL", "1")
+    if not interval.isdigit() or int(interval) < 1:
+        raise serializers.ValidationError(_("INTERVAL must be a whole number of at least 1."))
+
+
+class ClashSerializer(serializers.Serializer):
+    """Another booking a plan would overlap (`selectors.Clash.as_dict()`)."""
+
+    kind = serializers.ChoiceField(choices=["studio", "person"])
+    who = serializers.CharField(help_text="The studio or the person that is double-booked.")
+    stream = serializers.IntegerField(help_text="The other stream (0: another occurrence).")
+    title = serializers.CharField()
+    studio = serializers.CharField()
+    starts = serializers.DateTimeField(help_text="The other booking, set-up or call included.")
+    ends = serializers.DateTimeField()
+    message = serializers.CharField()
+
+
+class RowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Counted from 1 like a sheet's rows; 0: the file.")
+    column = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """Every planning error: `detail` says what went wrong, `code` what kind of error it is."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(
+        help_text="`clash` and `availability` (409), `rows` and `invalid` (400), "
+        "`permission_denied` (403), `not_found` (404), …"
+    )
+    clashes = ClashSerializer(many=True, required=False, help_text="With `clash`.")
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="With `availability`: repeat the request with accept_availability=true.",
+    )
+    errors = RowErrorSerializer(many=True, required=False, help_text="With `rows`.")
+    messages = serializers.ListField(child=serializers.CharField(), required=False)
+    fields = serializers.DictField(required=False, help_text="Messages by input field.")
+
+
+# --- Studios and channels --------------------------------------------------------------------
+
+
+class StudioSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Studio
+        fields = ["id", "name", "time_zone", "members"]
+        read_only_fields = fields
+
+
+class StudioRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    time_zone = serializers.CharField(max_length=64, help_text="An IANA zone: Asia/Shanghai.")
+    members = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.all(), many=True, required=False, help_text="People's ids."
+    )
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Channel
+        fields = ["id", "key", "name", "platform", "currency", "time_zone"]
+        read_only_fields = fields
+
+
+class ChannelCreatedSerializer(ChannelSerializer):
+    ingest_secret = serializers.CharField(
+        read_only=True,
+        help_text="The webhook signing secret. Shown this once; keep it with the platform.",
+    )
+
+    class Meta(ChannelSerializer.Meta):
+        fields = [*ChannelSerializer.Meta.fields, "ingest_secret"]
+        read_only_fields = fields
+
+
+class ChannelRequestSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=64, help_text="Fixed once created.")
+    name = serializers.CharField(max_length=100)
+    platform = serializers.ChoiceField(choices=Platform.choices)
+    currency = serializers.CharField(min_length=3, max_length=3)
+    time_zone = serializers.CharField(max_length=64)
+
+
+class ChannelUpdateRequestSerializer(ChannelRequestSerializer):
+    key = None
+
+
+# --- Streams ---------------------------------------------------------------------------------
+
+
+class CrewAssignmentSerializer(serializers.ModelSerializer):
+    person_name = serializers.StringRelatedField(source="person")
+    buffer_before_minutes = MinutesField(source="buffer_before")
+    buffer_after_minutes = MinutesField(source="buffer_after")
+    call_start = serializers.DateTimeField(source="booked.lower", help_text="Buffer included.")
+    call_end = serializers.DateTimeField(source="booked.upper")
+
+    class Meta:
+        model = CrewAssignment
+        fields = [
+            "id",
+            "stream",
+            "person",
+            "person_name",
+            "role",
+            "buffer_before_minutes",
+            "buffer_after_minutes",
+            "call_start",
+            "call_end",
+            "availability_note",
+        ]
+        read_only_fields = fields
+
+
 class StreamSerializer(serializers.ModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="key", read_only=True)
     platform = serializers.CharField(source="channel.platform", read_only=True)
     studio = serializers.CharField(source="studio.name", read_only=True)
+    studio_id = serializers.IntegerField(read_only=True)
     time_zone = serializers.CharField(source="studio.time_zone", read_only=True)
+    setup_minutes = MinutesField(source="setup_before", read_only=True)
+    teardown_minutes = MinutesField(source="teardown_after", read_only=True)
+    booked_start = serializers.DateTimeField(
+        source="booked.lower", read_only=True, help_text="The studio is held from here…"
+    )
+    booked_end = serializers.DateTimeField(
+        source="booked.upper", read_only=True, help_text="…to here: set-up and teardown."
+    )
+    crew = CrewAssignmentSerializer(many=True, read_only=True)
 
     class Meta:
         model = Stream
@@ -29,12 +253,292 @@ class StreamSerializer(serializers.ModelSerializer):
             "channel",
             "platform",
             "studio",
+            "studio_id",
             "time_zone",
             "planned_start",
             "planned_end",
             "actual_start",
             "actual_end",
+            "setup_minutes",
+            "teardown_minutes",
+            "booked_start",
+            "booked_end",
+            "required_roles",
+            "template",
+            "notes",
+            "crew",
         ]
+        read_only_fields = fields
+
+
+class StreamPlanRequestSerializer(serializers.Serializer):
+    """A stream's plan. Times are ISO 8601 with a UTC offset; set-up and teardown are minutes.
+    PATCH sends only what changes."""
+
+    title = serializers.CharField(max_length=200)
+    channel = serializers.SlugRelatedField(
+        slug_field="key", queryset=Channel.objects.all(), help_text="The channel's key."
+    )
+    studio = serializers.PrimaryKeyRelatedField(
+        queryset=Studio.objects.all(), help_text="The studio's id."
+    )
+    planned_start = AwareDateTimeField()
+    planned_end = AwareDateTimeField()
+    setup_minutes = MinutesField(
+        source="setup_before", required=False, help_text="Studio held before the start (30)."
+    )
+    teardown_minutes = MinutesField(
+        source="teardown_after", required=False, help_text="Studio held after the end (15)."
+    )
+    required_roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=CrewRole.choices),
+        max_length=len(CrewRole),
+        required=False,
+        help_text="Crew roles to fill (host and room operator).",
+    )
+    notes = serializers.CharField(allow_blank=True, max_length=5000, required=False)
+
+
+class StreamCreateRequestSerializer(StreamPlanRequestSerializer):
+    status = serializers.ChoiceField(
+        choices=[StreamStatus.DRAFT, StreamStatus.SCHEDULED], default=StreamStatus.DRAFT
+    )
+
+
+class StreamTransitionRequestSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=StreamStatus.choices)
+
+
+class ReadinessItemSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    done = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class ReadinessOverrideSerializer(serializers.ModelSerializer):
+    by = serializers.StringRelatedField()
+
+    class Meta:
+        model = ReadinessOverride
+        fields = ["id", "reason", "missing", "by", "at"]
+        read_only_fields = fields
+
+
+class ReadinessSerializer(serializers.Serializer):
+    items = ReadinessItemSerializer(many=True)
+    overrides = ReadinessOverrideSerializer(
+        many=True, help_text="Decisions to go live with items missing, newest first."
+    )
+
+
+class ReadinessOverrideRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+# --- Crew ------------------------------------------------------------------------------------
+
+
+class CrewAssignRequestSerializer(serializers.Serializer):
+    person = serializers.PrimaryKeyRelatedField(queryset=User.objects.all())
+    role = serializers.ChoiceField(choices=CrewRole.choices)
+    buffer_before_minutes = MinutesField(
+        source="buffer_before", required=False, help_text="Call time; default by role."
+    )
+    buffer_after_minutes = MinutesField(source="buffer_after", required=False)
+    accept_availability = serializers.BooleanField(
+        default=False, help_text="Assign despite an availability warning (409 `availability`)."
+    )
+
+
+# --- Lineup ----------------------------------------------------------------------------------
+
+
+class LineupItemSerializer(serializers.ModelSerializer):
+    """One product of a lineup; as input, `link_number` defaults to the next free one."""
+
+    class Meta:
+        model = LineupItem
+        fields = ["id", "position", *LINEUP_FIELDS]
+        read_only_fields = ["id", "position"]
+        extra_kwargs = {"link_number": {"required": False}}
+
+
+class LineupSetItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LineupSetItem
+        fields = ["id", "position", *LINEUP_FIELDS]
+        read_only_fields = ["id", "position"]
+
+
+class LineupOrderRequestSerializer(serializers.Serializer):
+    items = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        max_length=1000,
+        help_text="Every item id of the lineup, once each, in the new order.",
+    )
+
+
+class LineupImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A .csv or .xlsx sheet with a header row (English or Chinese column names)."
+    )
+
+
+class LineupSetApplyRequestSerializer(serializers.Serializer):
+    lineup_set = serializers.PrimaryKeyRelatedField(queryset=LineupSet.objects.all())
+
+
+class LineupSetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LineupSet
+        fields = ["id", "name", "notes", "created_at"]
+        read_only_fields = fields
+
+
+class LineupSetDetailSerializer(LineupSetSerializer):
+    items = LineupSetItemSerializer(many=True, read_only=True)
+
+    class Meta(LineupSetSerializer.Meta):
+        fields = [*LineupSetSerializer.Meta.fields, "items"]
+        read_only_fields = fields
+
+
+class LineupSetRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    notes = serializers.CharField(allow_blank=True, required=False, default="")
+    items = LineupSetItemSerializer(many=True, max_length=500)
+
+
+# --- Templates -------------------------------------------------------------------------------
+
+
+class TemplateSlotSerializer(serializers.ModelSerializer):
+    person_name = serializers.StringRelatedField(source="person")
+
+    class Meta:
+        model = TemplateCrewSlot
+        fields = ["role", "person", "person_name"]
+        read_only_fields = fields
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    studio_name = serializers.CharField(source="studio.name", read_only=True)
+    time_zone = serializers.CharField(source="studio.time_zone", read_only=True)
+    channel = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    duration_minutes = MinutesField(source="duration", read_only=True)
+    setup_minutes = MinutesField(source="setup_before", read_only=True)
+    teardown_minutes = MinutesField(source="teardown_after", read_only=True)
+    slots = TemplateSlotSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = StreamTemplate
+        fields = [
+            "id",
+            "name",
+            "studio",
+            "studio_name",
+            "time_zone",
+            "channel",
+            "title",
+            "start_time",
+            "duration_minutes",
+            "setup_minutes",
+            "teardown_minutes",
+            "slots",
+            "lineup_set",
+            "notes",
+        ]
+        read_only_fields = fields
+
+
+class TemplateSlotRequestSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=CrewRole.choices)
+    person = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.all(), allow_null=True, default=None, help_text="Who usually."
+    )
+
+
+class TemplateRequestSerializer(serializers.Serializer):
+    studio = serializers.PrimaryKeyRelatedField(queryset=Studio.objects.all())
+    channel = serializers.SlugRelatedField(slug_field="key", queryset=Channel.objects.all())
+    name = serializers.CharField(max_length=100)
+    title = serializers.CharField(max_length=200, help_text="The streams' title.")
+    start_time = serializers.TimeField(help_text="Wall-clock time in the studio's time zone.")
+    duration_minutes = MinutesField(source="duration")
+    setup_minutes = MinutesField(source="setup_before", default=timedelta(minutes=30))
+    teardown_minutes = MinutesField(source="teardown_after", default=timedelta(minutes=15))
+    slots = TemplateSlotRequestSerializer(many=True, required=False, default=list, max_length=50)
+    lineup_set = serializers.PrimaryKeyRelatedField(
+        queryset=LineupSet.objects.all(), allow_null=True, default=None
+    )
+    notes = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class TemplatePreviewRequestSerializer(serializers.Serializer):
+    first_day = BoundedDateField(help_text="The first day, in the studio's calendar.")
+    rule = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        validators=[validate_repeat_rule],
+        help_text="An RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8. "
+        "Omitted: first_day only.",
+    )
+
+
+class TemplateStreamsRequestSerializer(TemplatePreviewRequestSerializer):
+    skip = serializers.ListField(
+        child=AwareDateTimeField(),
+        required=False,
+        default=list,
+        max_length=500,
+        help_text="Starts (as the preview gave them) not to create.",
+    )
+    title = serializers.CharField(
+        max_length=200, required=False, help_text="Instead of the template's title."
+    )
+
+
+class OccurrenceSerializer(serializers.Serializer):
+    starts = serializers.DateTimeField()
+    ends = serializers.DateTimeField()
+    clashes = ClashSerializer(many=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(), help_text="Availability of the usual crew."
+    )
+
+
+# --- Availability ----------------------------------------------------------------------------
+
+
+class WorkingHoursEntrySerializer(serializers.ModelSerializer):
+    weekday = serializers.ChoiceField(choices=Weekday.choices, help_text="0 Monday … 6 Sunday.")
+
+    class Meta:
+        model = WorkingHours
+        fields = ["weekday", "starts", "ends"]
+
+
+class WorkingHoursSerializer(serializers.Serializer):
+    """A person's usual week, in their own time zone; an end at or before the start runs
+    past midnight. No hours at all: available any time."""
+
+    time_zone = serializers.CharField(read_only=True)
+    hours = WorkingHoursEntrySerializer(many=True, max_length=100)
+
+
+class TimeOffSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TimeOff
+        fields = ["id", "first_day", "last_day", "reason"]
+        read_only_fields = fields
+
+
+class TimeOffRequestSerializer(serializers.Serializer):
+    first_day = BoundedDateField()
+    last_day = BoundedDateField(help_text="Inclusive.")
+    reason = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
 
 
 class EventSerializer(serializers.Serializer):

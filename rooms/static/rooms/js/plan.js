@@ -10,6 +10,12 @@
   const DAY_MINUTES = 24 * 60;
   const snap = config.snapMinutes;
 
+  // Placed from data attributes: the Content-Security-Policy forbids inline style attributes.
+  for (const item of calendar.querySelectorAll("[data-top]")) {
+    item.style.top = `${item.dataset.top}%`;
+    item.style.height = `${item.dataset.height}%`;
+  }
+
   function csrfToken() {
     const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
     return match ? decodeURIComponent(match[1]) : "";
@@ -64,6 +70,19 @@
     if (ok) window.location.reload();
   }
 
+  // A drag that ends over the stream's title must not also follow its link.
+  let justDragged = false;
+  calendar.addEventListener(
+    "click",
+    (event) => {
+      if (justDragged) {
+        event.preventDefault();
+        justDragged = false;
+      }
+    },
+    true,
+  );
+
   calendar.addEventListener("pointerdown", (event) => {
     const block = event.target.closest(".calendar-stream.movable");
     if (!block || event.button !== 0) return;
@@ -94,6 +113,7 @@
       window.removeEventListener("pointermove", onMove);
       window.removeEventListener("pointerup", onUp);
       if (!moved) return;
+      justDragged = true;
       show("");
       settle(block, await move(block, minutes, dayShift));
     }
