@@ -1,4 +1,5 @@
-"""REST API of the rooms app: tokens, streams, a stream's event log, and the ingest webhook."""
+"""REST API of the rooms app: tokens, planning (studios, channels, streams, crews, lineups,
+templates, availability), a stream's event log, and the ingest webhook."""
 
 import logging
 import time
@@ -6,34 +7,68 @@ import time
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, InterfaceError, OperationalError
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
 )
-from rest_framework import generics, status
+from rest_framework import exceptions, generics, status
 from rest_framework.exceptions import AuthenticationFailed, Throttled
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
+from rest_framework.views import APIView, exception_handler, set_rollback
 
-from . import eventlog, ingest, selectors, services
+from . import eventlog, ingest, lineup_import, readiness, schedule, selectors, services
 from .auth import ApiTokenAuthentication, SignInGuard
-from .models import ApiToken
+from .models import ApiToken, Channel, CrewAssignment, LineupSet, StreamTemplate, Studio, User
 from .serializers import (
+    ApiErrorSerializer,
     AuthTokenRequestSerializer,
     AuthTokenResponseSerializer,
+    ChannelCreatedSerializer,
+    ChannelRequestSerializer,
+    ChannelSerializer,
+    ChannelUpdateRequestSerializer,
+    CrewAssignmentSerializer,
+    CrewAssignRequestSerializer,
     EventPageQuerySerializer,
     EventPageSerializer,
     IngestBatchSerializer,
     IngestErrorSerializer,
     IngestReceiptSerializer,
+    LineupImportRequestSerializer,
+    LineupItemSerializer,
+    LineupOrderRequestSerializer,
+    LineupSetApplyRequestSerializer,
+    LineupSetDetailSerializer,
+    LineupSetRequestSerializer,
+    LineupSetSerializer,
+    OccurrenceSerializer,
+    ReadinessOverrideRequestSerializer,
+    ReadinessOverrideSerializer,
+    ReadinessSerializer,
+    StreamCreateRequestSerializer,
+    StreamPlanRequestSerializer,
     StreamSerializer,
+    StreamTransitionRequestSerializer,
+    StudioRequestSerializer,
+    StudioSerializer,
+    TemplatePreviewRequestSerializer,
+    TemplateRequestSerializer,
+    TemplateSerializer,
+    TemplateStreamsRequestSerializer,
+    TimeOffRequestSerializer,
+    TimeOffSerializer,
+    WorkingHoursSerializer,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,20 +126,6 @@ class AuthTokenApi(APIView):
         if self.request is not None and self.request.method == "DELETE":
             return [IsAuthenticated()]
         return [AllowAny()]
-
-
-class StreamListApi(generics.ListAPIView):
-    serializer_class = StreamSerializer
-
-    def get_queryset(self):
-        return selectors.stream_list_for_user(self.request.user).order_by("-planned_start")
-
-
-class StreamDetailApi(generics.RetrieveAPIView):
-    serializer_class = StreamSerializer
-
-    def get_queryset(self):
-        return selectors.stream_list_for_user(self.request.user)
 
 
 class StreamEventsApi(APIView):
@@ -204,3 +225,673 @@ class IngestEventsApi(APIView):
             max_skew=settings.MCN_INGEST_MAX_SKEW_SECONDS,
         )
         return channel
+
+
+# --- Planning ------------------------------------------------------------------------------
+
+
+def planning_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """One error shape for the planning endpoints: `{"detail", "code", ...}`.
+
+    Clashes and availability warnings are conflicts with existing plans (409) that name what
+    is in the way; bad lineup rows name their row and column; any other refusal by a
+    service is a 400 with its messages.
+    """
+    if isinstance(exc, services.BookingClash):
+        return _error(
+            exc.messages[0],
+            "clash",
+            status.HTTP_409_CONFLICT,
+            clashes=[clash.as_dict() for clash in exc.clashes],
+        )
+    if isinstance(exc, services.AvailabilityWarning):
+        return _error(
+            exc.messages[0], "availability", status.HTTP_409_CONFLICT, warnings=exc.problems
+        )
+    if isinstance(exc, services.LineupRowsInvalid):
+        return _error(
+            exc.messages[0],
+            "rows",
+            status.HTTP_400_BAD_REQUEST,
+            errors=[
+                {"row": e.row, "column": e.column, "message": e.message} for e in exc.row_errors
+            ],
+        )
+    if isinstance(exc, DjangoValidationError):
+        # A booking that lost a race to a concurrent one (`services._save_bookings`).
+        if getattr(exc, "code", None) == "clash":
+            return _error(exc.messages[0], "clash", status.HTTP_409_CONFLICT, clashes=[])
+        extra = {"messages": exc.messages}
+        if hasattr(exc, "error_dict"):
+            extra["fields"] = {
+                (api_settings.NON_FIELD_ERRORS_KEY if name == "__all__" else name): messages
+                for name, messages in exc.message_dict.items()
+            }
+        return _error(exc.messages[0], "invalid", status.HTTP_400_BAD_REQUEST, **extra)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = response.data
+        if not isinstance(fields, dict):
+            fields = {api_settings.NON_FIELD_ERRORS_KEY: fields}
+        response.data = {"detail": _first_message(fields), "code": "invalid", "fields": fields}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        detail = response.data["detail"]
+        response.data = {"detail": str(detail), "code": getattr(detail, "code", "error")}
+    return response
+
+
+def _error(detail: str, code: str, status_code: int, **extra) -> Response:
+    set_rollback()
+    return Response({"detail": detail, "code": code, **extra}, status=status_code)
+
+
+def _first_message(errors: object) -> str:
+    if isinstance(errors, dict):
+        errors = list(errors.values())
+    if isinstance(errors, list):
+        for error in errors:
+            found = _first_message(error)
+            if found:
+                return found
+        return ""
+    return str(errors)
+
+
+class PlanningApi:
+    """Mixed into every planning endpoint: errors in the shape of `ApiErrorSerializer`."""
+
+    def get_exception_handler(self):
+        return planning_exception_handler
+
+
+ERRORS = {
+    400: OpenApiResponse(ApiErrorSerializer, description="Bad input (`invalid`, `rows`)."),
+    403: OpenApiResponse(ApiErrorSerializer, description="Not allowed to do this."),
+    404: OpenApiResponse(ApiErrorSerializer, description="Not found, or not visible to you."),
+}
+CONFLICTS = {
+    409: OpenApiResponse(
+        ApiErrorSerializer,
+        description="A studio or person is already booked (`clash`, with `clashes`), or "
+        "the person may not be available (`availability`, with `warnings`).",
+    ),
+}
+
+
+# Reads the planning endpoints need, scoped like `selectors.stream_list_for_user`.
+
+
+def _studios_for(user: User) -> QuerySet[Studio]:
+    studios = Studio.objects.prefetch_related("members").order_by("name")
+    return studios if user.is_superuser else studios.filter(members=user)
+
+
+def _templates_for(user: User) -> QuerySet[StreamTemplate]:
+    templates = StreamTemplate.objects.select_related("studio", "channel").prefetch_related(
+        "slots__person"
+    )
+    return templates if user.is_superuser else templates.filter(studio__members=user)
+
+
+def _streams_for(user: User):
+    return selectors.stream_list_for_user(user).prefetch_related(
+        Prefetch("crew", queryset=CrewAssignment.objects.select_related("person").order_by("pk"))
+    )
+
+
+def _stream(request: Request, pk: int):
+    return get_object_or_404(selectors.stream_list_for_user(request.user), pk=pk)
+
+
+def _person(request: Request, pk: int) -> User:
+    """A person whose schedule the requester may see; anyone else is not found."""
+    person = get_object_or_404(User, pk=pk)
+    if not request.user.has_perm("rooms.view_person_schedule", person):
+        raise Http404
+    return person
+
+
+def _stream_response(stream, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(StreamSerializer(stream).data, status=status_code)
+
+
+def _lineup_response(stream) -> Response:
+    return Response(LineupItemSerializer(stream.lineup.order_by("position"), many=True).data)
+
+
+# --- Studios and channels
+
+
+class StudioListApi(PlanningApi, generics.ListAPIView):
+    serializer_class = StudioSerializer
+
+    def get_queryset(self):
+        return _studios_for(self.request.user)
+
+    @extend_schema(summary="Studios you are a member of (all, for superusers)")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=StudioRequestSerializer,
+        responses={201: StudioSerializer} | ERRORS,
+        summary="Set up a studio; you become one of its members",
+    )
+    def post(self, request: Request) -> Response:
+        form = StudioRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        studio = services.studio_create(actor=request.user, **form.validated_data)
+        return Response(StudioSerializer(studio).data, status=status.HTTP_201_CREATED)
+
+
+class StudioDetailApi(PlanningApi, APIView):
+    @extend_schema(
+        request=StudioRequestSerializer,
+        responses={200: StudioSerializer} | ERRORS,
+        summary="Rename a studio, change its time zone or its members",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        studio = get_object_or_404(_studios_for(request.user), pk=pk)
+        form = StudioRequestSerializer(data=request.data, partial=True)
+        form.is_valid(raise_exception=True)
+        studio = services.studio_update(actor=request.user, studio=studio, **form.validated_data)
+        return Response(StudioSerializer(studio).data)
+
+
+class ChannelListApi(PlanningApi, generics.ListAPIView):
+    serializer_class = ChannelSerializer
+    queryset = Channel.objects.order_by("name")
+
+    @extend_schema(summary="Every channel (never its ingest secrets)")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=ChannelRequestSerializer,
+        responses={201: ChannelCreatedSerializer} | ERRORS,
+        summary="Add a channel; the answer holds its ingest secret, this once",
+    )
+    def post(self, request: Request) -> Response:
+        form = ChannelRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        channel, secret = services.channel_create(actor=request.user, **form.validated_data)
+        return Response(
+            {**ChannelSerializer(channel).data, "ingest_secret": secret},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ChannelDetailApi(PlanningApi, APIView):
+    @extend_schema(
+        request=ChannelUpdateRequestSerializer,
+        responses={200: ChannelSerializer} | ERRORS,
+        summary="Change a channel's name, platform, currency or time zone (not its key)",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        channel = get_object_or_404(Channel, pk=pk)
+        form = ChannelUpdateRequestSerializer(data=request.data, partial=True)
+        form.is_valid(raise_exception=True)
+        channel = services.channel_update(
+            actor=request.user, channel=channel, **form.validated_data
+        )
+        return Response(ChannelSerializer(channel).data)
+
+
+# --- Streams
+
+
+class StreamListApi(PlanningApi, generics.ListAPIView):
+    serializer_class = StreamSerializer
+
+    def get_queryset(self):
+        return _streams_for(self.request.user).order_by("-planned_start")
+
+    @extend_schema(summary="Streams you may see, newest first")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=StreamCreateRequestSerializer,
+        responses={201: StreamSerializer} | ERRORS | CONFLICTS,
+        summary="Plan a stream; the studio must be free, set-up and teardown included",
+    )
+    def post(self, request: Request) -> Response:
+        form = StreamCreateRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        stream = services.stream_create(actor=request.user, **form.validated_data)
+        return _stream_response(stream, status.HTTP_201_CREATED)
+
+
+class StreamDetailApi(PlanningApi, generics.RetrieveAPIView):
+    serializer_class = StreamSerializer
+
+    def get_queryset(self):
+        return _streams_for(self.request.user)
+
+    @extend_schema(
+        request=StreamPlanRequestSerializer,
+        responses={200: StreamSerializer} | ERRORS | CONFLICTS,
+        summary="Change a stream's plan: reschedule (its crew moves along), retitle, move",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = StreamPlanRequestSerializer(data=request.data, partial=True)
+        form.is_valid(raise_exception=True)
+        stream = services.stream_update(actor=request.user, stream=stream, **form.validated_data)
+        return _stream_response(stream)
+
+    @extend_schema(responses={204: None} | ERRORS, summary="Delete a stream that has not gone live")
+    def delete(self, request: Request, pk: int) -> Response:
+        services.stream_delete(actor=request.user, stream=_stream(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StreamTransitionApi(PlanningApi, APIView):
+    @extend_schema(
+        request=StreamTransitionRequestSerializer,
+        responses={200: StreamSerializer} | ERRORS,
+        summary="Move a stream along draft → scheduled → live → ended → reviewed",
+        description="Going live needs a complete readiness checklist or an override.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = StreamTransitionRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        stream = services.stream_transition(
+            actor=request.user, stream=stream, to=form.validated_data["to"]
+        )
+        return _stream_response(stream)
+
+
+class StreamReadinessApi(PlanningApi, APIView):
+    @extend_schema(
+        responses={200: ReadinessSerializer} | ERRORS,
+        summary="The checklist a stream must pass to go live, and any overrides",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        return Response(
+            ReadinessSerializer(
+                {
+                    "items": readiness.checklist(stream),
+                    "overrides": stream.readiness_overrides.select_related("by"),
+                }
+            ).data
+        )
+
+
+class StreamReadinessOverrideApi(PlanningApi, APIView):
+    @extend_schema(
+        request=ReadinessOverrideRequestSerializer,
+        responses={201: ReadinessOverrideSerializer} | ERRORS,
+        summary="Allow going live with the checklist incomplete, saying why",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = ReadinessOverrideRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        override = services.readiness_override(
+            actor=request.user, stream=stream, reason=form.validated_data["reason"]
+        )
+        return Response(ReadinessOverrideSerializer(override).data, status=status.HTTP_201_CREATED)
+
+
+# --- Crew
+
+
+class StreamCrewApi(PlanningApi, APIView):
+    @extend_schema(
+        responses={200: CrewAssignmentSerializer(many=True)} | ERRORS,
+        summary="A stream's crew",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        crew = stream.crew.select_related("person").order_by("pk")
+        return Response(CrewAssignmentSerializer(crew, many=True).data)
+
+    @extend_schema(
+        request=CrewAssignRequestSerializer,
+        responses={201: CrewAssignmentSerializer} | ERRORS | CONFLICTS,
+        summary="Put a person on the crew",
+        description="A clash with another stream is a 409 `clash`; a day off or hours "
+        "outside their usual ones a 409 `availability`, which `accept_availability: true` "
+        "overrides (the warning is kept on the assignment).",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = CrewAssignRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        assignment = services.crew_assign(actor=request.user, stream=stream, **form.validated_data)
+        return Response(CrewAssignmentSerializer(assignment).data, status=status.HTTP_201_CREATED)
+
+
+class StreamCrewMemberApi(PlanningApi, APIView):
+    @extend_schema(responses={204: None} | ERRORS, summary="Take a person off the crew")
+    def delete(self, request: Request, pk: int, assignment_id: int) -> Response:
+        assignment = get_object_or_404(_stream(request, pk).crew, pk=assignment_id)
+        services.crew_unassign(actor=request.user, assignment=assignment)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Lineup
+
+
+class StreamLineupApi(PlanningApi, APIView):
+    @extend_schema(
+        responses={200: LineupItemSerializer(many=True)} | ERRORS,
+        summary="A stream's lineup, in order",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return _lineup_response(_stream(request, pk))
+
+    @extend_schema(
+        request=LineupItemSerializer,
+        responses={201: LineupItemSerializer} | ERRORS,
+        summary="Add a product at the end of the lineup",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = LineupItemSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        item = services.lineup_item_add(actor=request.user, stream=stream, **form.validated_data)
+        return Response(LineupItemSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+class StreamLineupItemApi(PlanningApi, APIView):
+    @extend_schema(
+        request=LineupItemSerializer,
+        responses={200: LineupItemSerializer} | ERRORS,
+        summary="Change a product of the lineup",
+    )
+    def patch(self, request: Request, pk: int, item_id: int) -> Response:
+        item = get_object_or_404(_stream(request, pk).lineup, pk=item_id)
+        form = LineupItemSerializer(data=request.data, partial=True)
+        form.is_valid(raise_exception=True)
+        item = services.lineup_item_update(actor=request.user, item=item, **form.validated_data)
+        return Response(LineupItemSerializer(item).data)
+
+    @extend_schema(responses={204: None} | ERRORS, summary="Remove a product from the lineup")
+    def delete(self, request: Request, pk: int, item_id: int) -> Response:
+        item = get_object_or_404(_stream(request, pk).lineup, pk=item_id)
+        services.lineup_item_remove(actor=request.user, item=item)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StreamLineupOrderApi(PlanningApi, APIView):
+    @extend_schema(
+        request=LineupOrderRequestSerializer,
+        responses={200: LineupItemSerializer(many=True)} | ERRORS,
+        summary="Put the lineup in a new order",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = LineupOrderRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.lineup_reorder(
+            actor=request.user, stream=stream, item_ids=form.validated_data["items"]
+        )
+        return _lineup_response(stream)
+
+
+class StreamLineupImportApi(PlanningApi, APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": LineupImportRequestSerializer},
+        responses={200: LineupItemSerializer(many=True)} | ERRORS,
+        summary="Replace the lineup with a .csv or .xlsx sheet",
+        description="All or nothing: any bad cell is a 400 `rows` naming every bad cell by "
+        "row and column, and the lineup is left as it was.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = LineupImportRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["file"]
+        # One byte past the limit is enough for the parser to refuse the file.
+        parsed = lineup_import.parse(
+            filename=upload.name, content=upload.read(lineup_import.MAX_BYTES + 1)
+        )
+        services.lineup_replace(
+            actor=request.user, stream=stream, rows=parsed.rows, row_numbers=parsed.row_numbers
+        )
+        return _lineup_response(stream)
+
+
+class StreamLineupApplySetApi(PlanningApi, APIView):
+    @extend_schema(
+        request=LineupSetApplyRequestSerializer,
+        responses={200: LineupItemSerializer(many=True)} | ERRORS,
+        summary="Replace the lineup with a copy of a lineup set",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = LineupSetApplyRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.lineup_set_apply(
+            actor=request.user, stream=stream, lineup_set=form.validated_data["lineup_set"]
+        )
+        return _lineup_response(stream)
+
+
+class LineupSetListApi(PlanningApi, generics.ListAPIView):
+    serializer_class = LineupSetSerializer
+    queryset = LineupSet.objects.order_by("name")
+
+    @extend_schema(summary="Reusable lineups")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=LineupSetRequestSerializer,
+        responses={201: LineupSetDetailSerializer} | ERRORS,
+        summary="Save a reusable lineup",
+    )
+    def post(self, request: Request) -> Response:
+        form = LineupSetRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        lineup_set = services.lineup_set_save(
+            actor=request.user,
+            name=form.validated_data["name"],
+            notes=form.validated_data["notes"],
+            rows=form.validated_data["items"],
+        )
+        return Response(LineupSetDetailSerializer(lineup_set).data, status=status.HTTP_201_CREATED)
+
+
+class LineupSetDetailApi(PlanningApi, generics.RetrieveAPIView):
+    serializer_class = LineupSetDetailSerializer
+    queryset = LineupSet.objects.prefetch_related("items")
+
+    @extend_schema(summary="A reusable lineup and its products")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+# --- Templates
+
+
+class TemplateListApi(PlanningApi, generics.ListAPIView):
+    serializer_class = TemplateSerializer
+
+    def get_queryset(self):
+        return _templates_for(self.request.user).order_by("studio__name", "name")
+
+    @extend_schema(summary="Templates of your studios")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=TemplateRequestSerializer,
+        responses={201: TemplateSerializer} | ERRORS,
+        summary="Create a template for a recurring show",
+    )
+    def post(self, request: Request) -> Response:
+        form = TemplateRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        template = services.template_save(actor=request.user, **_template_fields(form))
+        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateDetailApi(PlanningApi, generics.RetrieveAPIView):
+    serializer_class = TemplateSerializer
+
+    def get_queryset(self):
+        return _templates_for(self.request.user)
+
+    @extend_schema(summary="A template")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=TemplateRequestSerializer,
+        responses={200: TemplateSerializer} | ERRORS,
+        summary="Replace a template's settings and crew slots",
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        template = self.get_object()
+        form = TemplateRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        template = services.template_save(
+            actor=request.user, template=template, **_template_fields(form)
+        )
+        return Response(TemplateSerializer(template).data)
+
+
+def _template_fields(form: TemplateRequestSerializer) -> dict:
+    fields = dict(form.validated_data)
+    fields["slots"] = [(slot["role"], slot["person"]) for slot in fields["slots"]]
+    return fields
+
+
+# With no repeat rule: just the first day, converted from the studio's wall clock the same
+# way as every occurrence of a rule.
+ONE_DAY = "FREQ=DAILY;COUNT=1"
+
+
+def _occurrence_starts(template: StreamTemplate, form) -> list:
+    return [
+        start
+        for start, _end in schedule.occurrences(
+            rule=form.validated_data.get("rule") or ONE_DAY,
+            first_day=form.validated_data["first_day"],
+            start_time=template.start_time,
+            duration=template.duration,
+            time_zone=template.studio.time_zone,
+        )
+    ]
+
+
+class TemplatePreviewApi(PlanningApi, APIView):
+    @extend_schema(
+        request=TemplatePreviewRequestSerializer,
+        responses={200: OccurrenceSerializer(many=True)} | ERRORS,
+        summary="What planning streams from a template would run into, saving nothing",
+        description="Each occurrence with the studio and crew clashes it would have and the "
+        "usual crew's availability warnings.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        template = get_object_or_404(_templates_for(request.user), pk=pk)
+        form = TemplatePreviewRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        found = selectors.template_preview(
+            template=template, starts=_occurrence_starts(template, form)
+        )
+        return Response(
+            [
+                {
+                    "starts": occurrence.starts,
+                    "ends": occurrence.ends,
+                    "clashes": [clash.as_dict() for clash in occurrence.clashes],
+                    "warnings": occurrence.warnings,
+                }
+                for occurrence in found
+            ]
+        )
+
+
+class TemplateStreamsApi(PlanningApi, APIView):
+    @extend_schema(
+        request=TemplateStreamsRequestSerializer,
+        responses={201: StreamSerializer(many=True)} | ERRORS | CONFLICTS,
+        summary="Plan streams from a template, all or none",
+        description="A clash on any occurrence plans none (409 `clash` listing them all); "
+        "`skip` the starts the preview showed clashing.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        template = get_object_or_404(_templates_for(request.user), pk=pk)
+        form = TemplateStreamsRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        skip = set(form.validated_data["skip"])
+        streams = services.streams_from_template(
+            actor=request.user,
+            template=template,
+            starts=[start for start in _occurrence_starts(template, form) if start not in skip],
+            title=form.validated_data.get("title"),
+        )
+        return Response(StreamSerializer(streams, many=True).data, status=status.HTTP_201_CREATED)
+
+
+# --- Availability
+
+
+class PersonWorkingHoursApi(PlanningApi, APIView):
+    @extend_schema(
+        responses={200: WorkingHoursSerializer} | ERRORS,
+        summary="A person's usual working hours",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        person = _person(request, pk)
+        return Response(
+            WorkingHoursSerializer(
+                {"time_zone": person.time_zone, "hours": person.working_hours.all()}
+            ).data
+        )
+
+    @extend_schema(
+        request=WorkingHoursSerializer,
+        responses={200: WorkingHoursSerializer} | ERRORS,
+        summary="Replace a person's usual working hours",
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        person = _person(request, pk)
+        form = WorkingHoursSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        hours = services.working_hours_set(
+            actor=request.user,
+            person=person,
+            hours=[schedule.Hours(**entry) for entry in form.validated_data["hours"]],
+        )
+        return Response(
+            WorkingHoursSerializer({"time_zone": person.time_zone, "hours": hours}).data
+        )
+
+
+class PersonTimeOffApi(PlanningApi, APIView):
+    @extend_schema(
+        responses={200: TimeOffSerializer(many=True)} | ERRORS, summary="A person's days off"
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(TimeOffSerializer(_person(request, pk).time_off.all(), many=True).data)
+
+    @extend_schema(
+        request=TimeOffRequestSerializer,
+        responses={201: TimeOffSerializer} | ERRORS,
+        summary="Record days off",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        person = _person(request, pk)
+        form = TimeOffRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        time_off = services.time_off_add(actor=request.user, person=person, **form.validated_data)
+        return Response(TimeOffSerializer(time_off).data, status=status.HTTP_201_CREATED)
+
+
+class PersonTimeOffDetailApi(PlanningApi, APIView):
+    @extend_schema(responses={204: None} | ERRORS, summary="Remove days off")
+    def delete(self, request: Request, pk: int, time_off_id: int) -> Response:
+        time_off = get_object_or_404(_person(request, pk).time_off, pk=time_off_id)
+        services.time_off_remove(actor=request.user, time_off=time_off)
+        return Response(status=status.HTTP_204_NO_CONTENT)

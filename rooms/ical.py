@@ -1,6 +1,6 @@
 """A person's streams as an iCalendar (RFC 5545) feed for their phone's calendar."""
 
-from datetime import UTC, datetime
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -14,7 +14,7 @@ from .models import CrewAssignment, User
 def person_calendar(person: User, bookings: list[CrewAssignment]) -> bytes:
     """One event per crew booking, from the call time to the end of the person's stay.
 
-    UIDs are stable per booking and SEQUENCE grows with every change, so a calendar app
+    UIDs are stable per booking and SEQUENCE is the stream's plan revision, so a calendar app
     moves the event when a stream is rescheduled rather than adding a second one.
     """
     calendar = Calendar()
@@ -45,7 +45,7 @@ def person_calendar(person: User, bookings: list[CrewAssignment]) -> bytes:
             },
         )
         event.add("last-modified", max(stream.updated_at, stream.created_at).astimezone(UTC))
-        event.add("sequence", _sequence(stream.updated_at))
+        event.add("sequence", stream.revision)
         event.add("status", "CONFIRMED" if stream.status != "draft" else "TENTATIVE")
         calendar.add_component(event)
     return calendar.to_ical()
@@ -53,11 +53,6 @@ def person_calendar(person: User, bookings: list[CrewAssignment]) -> bytes:
 
 def _zone(stream) -> ZoneInfo:
     return ZoneInfo(stream.studio.time_zone)
-
-
-def _sequence(updated_at: datetime) -> int:
-    # Grows with every save of the stream without keeping a counter: seconds since 2024.
-    return int((updated_at - datetime(2024, 1, 1, tzinfo=UTC)).total_seconds())
 
 
 def _domain() -> str:

@@ -18,6 +18,7 @@ from .services import LineupRowsInvalid, RowError
 
 MAX_ROWS = 500
 MAX_BYTES = 5 * 1024 * 1024
+MAX_DIGITS = 12  # before the decimal point; the widest column (prices) holds 10
 
 # Column → the header spellings teams use for it (compared case- and space-insensitively).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -179,7 +180,7 @@ def _text(cell: object) -> str | None:
     return str(cell).strip()
 
 
-def _decimal(cell: object) -> Decimal | None:
+def _number(cell: object) -> Decimal | None:
     if _blank(cell):
         return None
     text = str(cell).strip().replace(",", "").lstrip("¥￥$").removesuffix("%").strip()
@@ -189,11 +190,21 @@ def _decimal(cell: object) -> Decimal | None:
         raise ValueError(_("“%(value)s” is not a number.") % {"value": cell}) from None
     if not value.is_finite():
         raise ValueError(_("“%(value)s” is not a number.") % {"value": cell})
-    return value.quantize(Decimal("0.01"))
+    # No column holds 13 digits before the point; refusing here also spares rounding or
+    # int() a number like 1e99999999, which would take them minutes.
+    if value.adjusted() >= MAX_DIGITS:
+        raise ValueError(_("“%(value)s” is too large.") % {"value": cell})
+    return value
+
+
+def _decimal(cell: object) -> Decimal | None:
+    value = _number(cell)
+    return None if value is None else value.quantize(Decimal("0.01"))
 
 
 def _whole(cell: object) -> int | None:
-    value = _decimal(cell)
+    # Unrounded: "2.001" is not a whole number, though it is 2.00 to the cent.
+    value = _number(cell)
     if value is None:
         return None
     if value != value.to_integral_value():

@@ -203,6 +203,8 @@ class Stream(models.Model):
         verbose_name=_("template"),
     )
     notes = models.TextField(_("notes"), blank=True)
+    # Counts changes to the plan; calendar feeds use it as the event's SEQUENCE.
+    revision = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -115,10 +115,17 @@ def validate_repeat_rule(rule: str) -> None:
         raise serializers.ValidationError(_("INTERVAL must be a whole number of at least 1."))
 
 
+# Choice sets that a second field name documents again. Without labels they are their own
+# enums in the schema rather than second names for CrewRole's and StreamStatus's, which
+# drf-spectacular warns about (and settings would have to rename).
+CREW_ROLE_VALUES = [role.value for role in CrewRole]
+STREAM_STATUS_VALUES = [status.value for status in StreamStatus]
+
+
 class ClashSerializer(serializers.Serializer):
     """Another booking a plan would overlap (`selectors.Clash.as_dict()`)."""
 
-    kind = serializers.ChoiceField(choices=["studio", "person"])
+    kind = serializers.CharField(help_text="`studio` or `person`.")
     who = serializers.CharField(help_text="The studio or the person that is double-booked.")
     stream = serializers.IntegerField(help_text="The other stream (0: another occurrence).")
     title = serializers.CharField()
@@ -242,6 +249,11 @@ class StreamSerializer(serializers.ModelSerializer):
     booked_end = serializers.DateTimeField(
         source="booked.upper", read_only=True, help_text="…to here: set-up and teardown."
     )
+    required_roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=CREW_ROLE_VALUES),
+        read_only=True,
+        help_text="Crew roles to fill.",
+    )
     crew = CrewAssignmentSerializer(many=True, read_only=True)
 
     class Meta:
@@ -291,7 +303,7 @@ class StreamPlanRequestSerializer(serializers.Serializer):
         source="teardown_after", required=False, help_text="Studio held after the end (15)."
     )
     required_roles = serializers.ListField(
-        child=serializers.ChoiceField(choices=CrewRole.choices),
+        child=serializers.ChoiceField(choices=CREW_ROLE_VALUES),
         max_length=len(CrewRole),
         required=False,
         help_text="Crew roles to fill (host and room operator).",
@@ -306,7 +318,7 @@ class StreamCreateRequestSerializer(StreamPlanRequestSerializer):
 
 
 class StreamTransitionRequestSerializer(serializers.Serializer):
-    to = serializers.ChoiceField(choices=StreamStatus.choices)
+    to = serializers.ChoiceField(choices=STREAM_STATUS_VALUES)
 
 
 class ReadinessItemSerializer(serializers.Serializer):

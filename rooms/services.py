@@ -409,17 +409,20 @@ def stream_update(*, actor: User | None, stream: Stream, **changes) -> Stream:
         if found:
             raise BookingClash(found)
 
+        changed = {
+            name: _event_value(getattr(stream, name))
+            for name in changes
+            if getattr(stream, name) != before[name]
+        }
+        if changed:
+            stream.revision += 1
+
         def save() -> None:
             stream.save()
             if moved and crew:
                 CrewAssignment.objects.bulk_update(crew, ["booked"])
 
         _save_bookings(save, clashes)
-        changed = {
-            name: _event_value(getattr(stream, name))
-            for name in changes
-            if getattr(stream, name) != before[name]
-        }
         if changed:
             stream_replanned(stream=stream, changed=changed, by=actor)
     return stream
@@ -473,9 +476,11 @@ def stream_transition(
             missing = [item for item in readiness.checklist(stream) if not item.done]
             if missing and not stream.readiness_overrides.exists():
                 raise ValidationError(
-                    [_("Not ready to go live:")]
-                    + [str(item.label) for item in missing]
-                    + [_("Fix these, or override the checklist with a reason.")],
+                    _(
+                        "Not ready to go live. Missing: %(missing)s. Fix these, or override "
+                        "the checklist with a reason."
+                    )
+                    % {"missing": "; ".join(str(item.label) for item in missing)},
                     code="not_ready",
                 )
         previous = stream.status

@@ -55,4 +55,73 @@ api_urlpatterns = [
     path("streams/", api.StreamListApi.as_view(), name="api-streams"),
     path("streams/<int:pk>/", api.StreamDetailApi.as_view(), name="api-stream"),
     path("streams/<int:pk>/events/", api.StreamEventsApi.as_view(), name="api-stream-events"),
+    path(
+        "streams/<int:pk>/transition",
+        api.StreamTransitionApi.as_view(),
+        name="api-stream-transition",
+    ),
+    path(
+        "streams/<int:pk>/readiness", api.StreamReadinessApi.as_view(), name="api-stream-readiness"
+    ),
+    path(
+        "streams/<int:pk>/readiness/override",
+        api.StreamReadinessOverrideApi.as_view(),
+        name="api-stream-readiness-override",
+    ),
+    path("streams/<int:pk>/crew/", api.StreamCrewApi.as_view(), name="api-stream-crew"),
+    path(
+        "streams/<int:pk>/crew/<int:assignment_id>/",
+        api.StreamCrewMemberApi.as_view(),
+        name="api-stream-crew-member",
+    ),
+    path("streams/<int:pk>/lineup/", api.StreamLineupApi.as_view(), name="api-stream-lineup"),
+    path(
+        "streams/<int:pk>/lineup/<int:item_id>/",
+        api.StreamLineupItemApi.as_view(),
+        name="api-stream-lineup-item",
+    ),
+    path(
+        "streams/<int:pk>/lineup/order",
+        api.StreamLineupOrderApi.as_view(),
+        name="api-stream-lineup-order",
+    ),
+    path(
+        "streams/<int:pk>/lineup/import",
+        api.StreamLineupImportApi.as_view(),
+        name="api-stream-lineup-import",
+    ),
+    path(
+        "streams/<int:pk>/lineup/apply-set",
+        api.StreamLineupApplySetApi.as_view(),
+        name="api-stream-lineup-apply-set",
+    ),
+    path("studios/", api.StudioListApi.as_view(), name="api-studios"),
+    path("studios/<int:pk>/", api.StudioDetailApi.as_view(), name="api-studio"),
+    path("channels/", api.ChannelListApi.as_view(), name="api-channels"),
+    path("channels/<int:pk>/", api.ChannelDetailApi.as_view(), name="api-channel"),
+    path("lineup-sets/", api.LineupSetListApi.as_view(), name="api-lineup-sets"),
+    path("lineup-sets/<int:pk>/", api.LineupSetDetailApi.as_view(), name="api-lineup-set"),
+    path("templates/", api.TemplateListApi.as_view(), name="api-templates"),
+    path("templates/<int:pk>/", api.TemplateDetailApi.as_view(), name="api-template"),
+    path(
+        "templates/<int:pk>/preview",
+        api.TemplatePreviewApi.as_view(),
+        name="api-template-preview",
+    ),
+    path(
+        "templates/<int:pk>/streams",
+        api.TemplateStreamsApi.as_view(),
+        name="api-template-streams",
+    ),
+    path(
+        "people/<int:pk>/working-hours",
+        api.PersonWorkingHoursApi.as_view(),
+        name="api-person-working-hours",
+    ),
+    path("people/<int:pk>/time-off", api.PersonTimeOffApi.as_view(), name="api-person-time-off"),
+    path(
+        "people/<int:pk>/time-off/<int:time_off_id>/",
+        api.PersonTimeOffDetailApi.as_view(),
+        name="api-person-time-off-item",
+    ),
 ]

@@ -529,10 +529,10 @@ def stream_status(request: HttpRequest, pk: int) -> HttpResponse:
             to = StreamStatus(request.POST.get("to", ""))
             services.stream_transition(actor=request.user, stream=stream, to=to)
         except ValueError:
-            forms_["override_form"].add_error(None, _("Unknown status."))
+            forms_["status_errors"] = [_("Unknown status.")]
             return None
         except ValidationError as error:
-            _add_errors(forms_["override_form"], error)
+            forms_["status_errors"] = error.messages
             return None
         return _("The stream is now %(status)s.") % {"status": to.label}
 

@@ -21,6 +21,11 @@ class Migration(migrations.Migration):
 
     operations = [
         BtreeGistExtension(),
+        migrations.AddField(
+            model_name='stream',
+            name='revision',
+            field=models.PositiveIntegerField(default=0, editable=False),
+        ),
         migrations.CreateModel(
             name='CalendarFeed',
             fields=[
