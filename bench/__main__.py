@@ -1,4 +1,4 @@
-"""`python -m bench [ingest|fanout|catchup|crash ...] [options]`; all four by default."""
+"""`python -m bench [ingest|fanout|catchup|crash|calendar ...] [options]`; all by default."""
 
 import argparse
 import signal
@@ -7,7 +7,7 @@ import traceback
 
 from .harness import emit, log, prepare
 
-BENCHMARKS = ("ingest", "fanout", "catchup", "crash")
+BENCHMARKS = ("ingest", "fanout", "catchup", "crash", "calendar")
 
 
 def main(argv: list[str]) -> int:
@@ -30,6 +30,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="catchup: timed runs (5)")
     parser.add_argument("--rounds", type=int, default=3, help="crash: kills (3)")
     parser.add_argument("--senders", type=int, default=4, help="crash: concurrent senders (4)")
+    parser.add_argument(
+        "--requests", type=int, default=200, help="calendar: timed requests per page (200)"
+    )
     args = parser.parse_args(argv)
     chosen = args.benchmarks or list(BENCHMARKS)
     unknown = set(chosen) - set(BENCHMARKS)
@@ -64,6 +67,10 @@ def main(argv: list[str]) -> int:
                 from . import crash
 
                 crash.run(env, rounds=args.rounds, senders=args.senders)
+            elif name == "calendar":
+                from . import calendar
+
+                calendar.run(env, requests=args.requests)
         except Exception as exc:
             failed = True
             traceback.print_exc()

@@ -235,7 +235,7 @@ def _calendar_days(
         blocks = []
         for entry in entries:
             stream = entry.stream
-            if not (stream.booked.lower < end and start < stream.booked.upper):
+            if not (stream.planned_start < end and start < stream.planned_end):
                 continue
             top = _percent(stream.planned_start, start)
             blocks.append(
