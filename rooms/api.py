@@ -29,7 +29,7 @@ from rest_framework.views import APIView, exception_handler, set_rollback
 
 from . import eventlog, ingest, lineup_import, readiness, schedule, selectors, services
 from .auth import ApiTokenAuthentication, SignInGuard
-from .models import ApiToken, Channel, CrewAssignment, LineupSet, StreamTemplate, Studio, User
+from .models import ApiToken, Channel, CrewAssignment, LineupSet, StreamTemplate, User
 from .serializers import (
     ApiErrorSerializer,
     AuthTokenRequestSerializer,
@@ -267,7 +267,9 @@ def planning_exception_handler(exc: Exception, context: dict) -> Response | None
                 (api_settings.NON_FIELD_ERRORS_KEY if name == "__all__" else name): messages
                 for name, messages in exc.message_dict.items()
             }
-        return _error(exc.messages[0], "invalid", status.HTTP_400_BAD_REQUEST, **extra)
+        # A single refusal may say what kind it is (`not_ready` to go live, say).
+        code = getattr(exc, "code", None) or "invalid"
+        return _error(exc.messages[0], code, status.HTTP_400_BAD_REQUEST, **extra)
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -320,12 +322,8 @@ CONFLICTS = {
 }
 
 
-# Reads the planning endpoints need, scoped like `selectors.stream_list_for_user`.
-
-
-def _studios_for(user: User) -> QuerySet[Studio]:
-    studios = Studio.objects.prefetch_related("members").order_by("name")
-    return studios if user.is_superuser else studios.filter(members=user)
+# Reads the planning endpoints need that `rooms.selectors` does not offer (yet), scoped
+# the same way: to the studios the user belongs to.
 
 
 def _templates_for(user: User) -> QuerySet[StreamTemplate]:
@@ -368,7 +366,7 @@ class StudioListApi(PlanningApi, generics.ListAPIView):
     serializer_class = StudioSerializer
 
     def get_queryset(self):
-        return _studios_for(self.request.user)
+        return selectors.studios_for_user(self.request.user).prefetch_related("members")
 
     @extend_schema(summary="Studios you are a member of (all, for superusers)")
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -393,7 +391,7 @@ class StudioDetailApi(PlanningApi, APIView):
         summary="Rename a studio, change its time zone or its members",
     )
     def patch(self, request: Request, pk: int) -> Response:
-        studio = get_object_or_404(_studios_for(request.user), pk=pk)
+        studio = get_object_or_404(selectors.studios_for_user(request.user), pk=pk)
         form = StudioRequestSerializer(data=request.data, partial=True)
         form.is_valid(raise_exception=True)
         studio = services.studio_update(actor=request.user, studio=studio, **form.validated_data)
@@ -800,15 +798,18 @@ class TemplatePreviewApi(PlanningApi, APIView):
             template=template, starts=_occurrence_starts(template, form)
         )
         return Response(
-            [
-                {
-                    "starts": occurrence.starts,
-                    "ends": occurrence.ends,
-                    "clashes": [clash.as_dict() for clash in occurrence.clashes],
-                    "warnings": occurrence.warnings,
-                }
-                for occurrence in found
-            ]
+            OccurrenceSerializer(
+                [
+                    {
+                        "starts": occurrence.starts,
+                        "ends": occurrence.ends,
+                        "clashes": [clash.as_dict() for clash in occurrence.clashes],
+                        "warnings": occurrence.warnings,
+                    }
+                    for occurrence in found
+                ],
+                many=True,
+            ).data
         )
 
 

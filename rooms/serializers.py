@@ -75,11 +75,11 @@ class BoundedDateField(serializers.DateField):
 class MinutesField(serializers.IntegerField):
     """A duration as whole minutes (`90` is an hour and a half)."""
 
-    def __init__(self, *, max_minutes: int = 24 * 60, **kwargs):
+    def __init__(self, *, min_minutes: int = 0, max_minutes: int = 24 * 60, **kwargs):
         super().__init__(**kwargs)
         # Bounds are checked on the minutes, before they become a timedelta; the attributes
         # also document them in the OpenAPI schema.
-        self.min_value, self.max_value = 0, max_minutes
+        self.min_value, self.max_value = min_minutes, max_minutes
 
     def to_internal_value(self, data) -> timedelta:
         minutes = super().to_internal_value(data)
@@ -146,8 +146,8 @@ class ApiErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField(
-        help_text="`clash` and `availability` (409), `rows` and `invalid` (400), "
-        "`permission_denied` (403), `not_found` (404), …"
+        help_text="`clash` and `availability` (409); `rows`, `invalid`, `not_ready` and "
+        "`parse_error` (400); `permission_denied` (403); `not_found` (404); …"
     )
     clashes = ClashSerializer(many=True, required=False, help_text="With `clash`.")
     warnings = serializers.ListField(
@@ -477,7 +477,7 @@ class TemplateRequestSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     title = serializers.CharField(max_length=200, help_text="The streams' title.")
     start_time = serializers.TimeField(help_text="Wall-clock time in the studio's time zone.")
-    duration_minutes = MinutesField(source="duration")
+    duration_minutes = MinutesField(source="duration", min_minutes=1)
     setup_minutes = MinutesField(source="setup_before", default=timedelta(minutes=30))
     teardown_minutes = MinutesField(source="teardown_after", default=timedelta(minutes=15))
     slots = TemplateSlotRequestSerializer(many=True, required=False, default=list, max_length=50)
