@@ -9,7 +9,6 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, InterfaceError, OperationalError
-from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
@@ -29,7 +28,7 @@ from rest_framework.views import APIView, exception_handler, set_rollback
 
 from . import eventlog, ingest, lineup_import, readiness, schedule, selectors, services
 from .auth import ApiTokenAuthentication, SignInGuard
-from .models import ApiToken, Channel, CrewAssignment, LineupSet, StreamTemplate, User
+from .models import ApiToken, Channel, LineupSet, StreamTemplate, User
 from .serializers import (
     ApiErrorSerializer,
     AuthTokenRequestSerializer,
@@ -322,23 +321,6 @@ CONFLICTS = {
 }
 
 
-# Reads the planning endpoints need that `rooms.selectors` does not offer (yet), scoped
-# the same way: to the studios the user belongs to.
-
-
-def _templates_for(user: User) -> QuerySet[StreamTemplate]:
-    templates = StreamTemplate.objects.select_related("studio", "channel").prefetch_related(
-        "slots__person"
-    )
-    return templates if user.is_superuser else templates.filter(studio__members=user)
-
-
-def _streams_for(user: User):
-    return selectors.stream_list_for_user(user).prefetch_related(
-        Prefetch("crew", queryset=CrewAssignment.objects.select_related("person").order_by("pk"))
-    )
-
-
 def _stream(request: Request, pk: int):
     return get_object_or_404(selectors.stream_list_for_user(request.user), pk=pk)
 
@@ -444,7 +426,7 @@ class StreamListApi(PlanningApi, generics.ListAPIView):
     serializer_class = StreamSerializer
 
     def get_queryset(self):
-        return _streams_for(self.request.user).order_by("-planned_start")
+        return selectors.streams_with_crew_for_user(self.request.user).order_by("-planned_start")
 
     @extend_schema(summary="Streams you may see, newest first")
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -466,7 +448,7 @@ class StreamDetailApi(PlanningApi, generics.RetrieveAPIView):
     serializer_class = StreamSerializer
 
     def get_queryset(self):
-        return _streams_for(self.request.user)
+        return selectors.streams_with_crew_for_user(self.request.user)
 
     @extend_schema(
         request=StreamPlanRequestSerializer,
@@ -715,7 +697,7 @@ class TemplateListApi(PlanningApi, generics.ListAPIView):
     serializer_class = TemplateSerializer
 
     def get_queryset(self):
-        return _templates_for(self.request.user).order_by("studio__name", "name")
+        return selectors.templates_for_user(self.request.user).order_by("studio__name", "name")
 
     @extend_schema(summary="Templates of your studios")
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -737,7 +719,7 @@ class TemplateDetailApi(PlanningApi, generics.RetrieveAPIView):
     serializer_class = TemplateSerializer
 
     def get_queryset(self):
-        return _templates_for(self.request.user)
+        return selectors.templates_for_user(self.request.user)
 
     @extend_schema(summary="A template")
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -791,7 +773,7 @@ class TemplatePreviewApi(PlanningApi, APIView):
         "usual crew's availability warnings.",
     )
     def post(self, request: Request, pk: int) -> Response:
-        template = get_object_or_404(_templates_for(request.user), pk=pk)
+        template = get_object_or_404(selectors.templates_for_user(request.user), pk=pk)
         form = TemplatePreviewRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         found = selectors.template_preview(
@@ -822,7 +804,7 @@ class TemplateStreamsApi(PlanningApi, APIView):
         "`skip` the starts the preview showed clashing.",
     )
     def post(self, request: Request, pk: int) -> Response:
-        template = get_object_or_404(_templates_for(request.user), pk=pk)
+        template = get_object_or_404(selectors.templates_for_user(request.user), pk=pk)
         form = TemplateStreamsRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         skip = set(form.validated_data["skip"])

@@ -326,7 +326,15 @@ def template_preview(*, template: StreamTemplate, starts: Sequence[datetime]) ->
     studio and crew clashes with existing plans (and with each other), availability."""
     if not starts:
         return []
-    people = [slot.person for slot in template.slots.select_related("person") if slot.person]
+    # Each usual person once, called as early and kept as late as their earliest/latest role.
+    calls: dict[int, tuple[User, timedelta, timedelta]] = {}
+    for slot in template.slots.select_related("person"):
+        if slot.person is None:
+            continue
+        before, after = schedule.CREW_CALL[slot.role]
+        _person, known_before, known_after = calls.get(slot.person_id, (slot.person, before, after))
+        calls[slot.person_id] = (slot.person, max(before, known_before), max(after, known_after))
+    people = [person for person, _before, _after in calls.values()]
     windows = [
         (
             start,
@@ -355,13 +363,13 @@ def template_preview(*, template: StreamTemplate, starts: Sequence[datetime]) ->
     result = []
     for index, (start, end, window) in enumerate(windows):
         clashes = [_studio_clash(s) for s in studio_streams if _overlaps(s.booked, window)]
-        for person in people:
-            call = schedule.booking(start, end, *schedule.CREW_CALL[_slot_role(template, person)])
-            clashes += [
-                _person_clash(a)
-                for a in crew
-                if a.person_id == person.pk and _overlaps(a.booked, call)
-            ]
+        person_calls = {
+            person.pk: schedule.booking(start, end, before, after)
+            for person, before, after in calls.values()
+        }
+        clashes += [
+            _person_clash(a) for a in crew if _overlaps(a.booked, person_calls[a.person_id])
+        ]
         if any(_overlaps(window, other) for i, (*_x, other) in enumerate(windows) if i != index):
             clashes.append(
                 Clash(
@@ -380,16 +388,12 @@ def template_preview(*, template: StreamTemplate, starts: Sequence[datetime]) ->
             warnings += schedule.availability_problems(
                 name=str(person),
                 time_zone=person.time_zone,
-                window=DateTimeTZRange(start, end),
+                window=person_calls[person.pk],
                 hours=hours.get(person.pk, []),
                 away=away.get(person.pk, []),
             )
         result.append(Occurrence(starts=start, ends=end, clashes=clashes, warnings=warnings))
     return result
-
-
-def _slot_role(template: StreamTemplate, person: User) -> str:
-    return next(slot.role for slot in template.slots.all() if slot.person_id == person.pk)
 
 
 def _overlaps(a: DateTimeTZRange, b: DateTimeTZRange) -> bool:
@@ -504,3 +508,17 @@ def studios_user_plans(user: User) -> set[int]:
     if not user.groups.filter(name=Role.PRODUCER).exists():
         return set()
     return set(Studio.objects.filter(members=user).values_list("pk", flat=True))
+
+
+def templates_for_user(user: User) -> QuerySet[StreamTemplate]:
+    """Templates of the studios the user belongs to (all for superusers)."""
+    templates = StreamTemplate.objects.select_related(
+        "studio", "channel", "lineup_set"
+    ).prefetch_related("slots__person")
+    return templates if user.is_superuser else templates.filter(studio__members=user)
+
+
+def streams_with_crew_for_user(user: User) -> QuerySet[Stream]:
+    return stream_list_for_user(user).prefetch_related(
+        Prefetch("crew", queryset=CrewAssignment.objects.select_related("person").order_by("pk"))
+    )

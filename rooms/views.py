@@ -46,7 +46,6 @@ from .models import (
     Platform,
     Stream,
     StreamStatus,
-    StreamTemplate,
     TimeOff,
     User,
     default_required_roles,
@@ -674,14 +673,11 @@ def lineup_save_set(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def templates(request: HttpRequest) -> HttpResponse:
-    studios = selectors.studios_for_user(request.user)
     return render(
         request,
         "rooms/templates.html",
         {
-            "templates": StreamTemplate.objects.filter(studio__in=studios)
-            .select_related("studio", "channel", "lineup_set")
-            .prefetch_related("slots__person"),
+            "templates": selectors.templates_for_user(request.user),
             "lineup_sets": LineupSet.objects.prefetch_related("items"),
         },
     )
@@ -690,7 +686,7 @@ def templates(request: HttpRequest) -> HttpResponse:
 @login_required
 def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     studios = selectors.studios_for_user(request.user)
-    template = get_object_or_404(StreamTemplate, pk=pk, studio__in=studios) if pk else None
+    template = get_object_or_404(selectors.templates_for_user(request.user), pk=pk) if pk else None
     initial = {}
     if template is not None:
         initial = {
@@ -732,11 +728,7 @@ def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @login_required
 def template_use(request: HttpRequest, pk: int) -> HttpResponse:
     """Plan streams from a template: preview every occurrence with its clashes, then create."""
-    template = get_object_or_404(
-        StreamTemplate.objects.select_related("studio", "channel"),
-        pk=pk,
-        studio__in=selectors.studios_for_user(request.user),
-    )
+    template = get_object_or_404(selectors.templates_for_user(request.user), pk=pk)
     zone = ZoneInfo(template.studio.time_zone)
     form = TemplateUseForm(
         request.POST or request.GET or None,
