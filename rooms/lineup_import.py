@@ -33,7 +33,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "commission_rate": ("commission %", "commission", "佣金", "佣金比例"),
     "notes": ("notes", "备注"),
 }
-REQUIRED = ("sku", "name", "kind", "regular_price")
+REQUIRED = ("name", "kind", "regular_price")
 
 KINDS: dict[str, str] = {
     "traffic": ProductKind.TRAFFIC,
@@ -199,7 +199,13 @@ def _number(cell: object) -> Decimal | None:
 
 def _decimal(cell: object) -> Decimal | None:
     value = _number(cell)
-    return None if value is None else value.quantize(Decimal("0.01"))
+    if value is None:
+        return None
+    cents = value.quantize(Decimal("0.01"))
+    # A spreadsheet's binary float noise (9.9000000000000004) is not a third decimal.
+    if abs(value - cents) > Decimal("1e-9"):
+        raise ValueError(_("“%(value)s” has more than two decimal places.") % {"value": cell})
+    return cents
 
 
 def _whole(cell: object) -> int | None:

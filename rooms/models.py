@@ -428,12 +428,19 @@ class LineupFields(models.Model):
     link_number = models.PositiveIntegerField(
         _("link number"), help_text=_("链接号: the product's number in the live room's cart.")
     )
-    sku = models.CharField(_("SKU"), max_length=64)
+    sku = models.CharField(_("SKU"), max_length=64, blank=True)
     name = models.CharField(_("product"), max_length=200)
     kind = models.CharField(_("type"), max_length=16, choices=ProductKind.choices)
-    regular_price = models.DecimalField(_("regular price"), max_digits=12, decimal_places=2)
+    regular_price = models.DecimalField(
+        _("regular price"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
+    )
     live_price = models.DecimalField(
-        _("live price"), max_digits=12, decimal_places=2, null=True, blank=True
+        _("live price"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
     )
     stock = models.PositiveIntegerField(_("stock"), null=True, blank=True)
     per_buyer_limit = models.PositiveSmallIntegerField(

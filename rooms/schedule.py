@@ -128,46 +128,78 @@ def _covered(start: datetime, end: datetime, windows: list[tuple[datetime, datet
     return reached >= end
 
 
+# The parts of RFC 5545 a show's repeat needs. Sub-daily frequencies, BYMONTH and BYSETPOS
+# outside monthly rules are refused: combined wrongly they never match, and the expansion
+# would search day by day until the year 9999 before saying so.
+RULE_PARTS = frozenset(
+    {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "WKST", "BYSETPOS"}
+)
+RULE_FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY"})
+
+
 def occurrences(
     *, rule: str, first_day: date, start_time: time, duration: timedelta, time_zone: str
 ) -> list[tuple[datetime, datetime]]:
     """The (start, end) of each occurrence of an RFC 5545 rule ("FREQ=WEEKLY;BYDAY=TU,TH;
     COUNT=8"), keeping the same wall-clock start in the studio across daylight-saving changes.
     """
+    zone = ZoneInfo(time_zone)
+    rule = _rule_parts(rule, zone)
+    first = datetime.combine(first_day, start_time)
+    found = []
+    try:
+        horizon = first + MAX_RECURRENCE_SPAN
+        for naive in rrulestr(rule, dtstart=first, cache=False):
+            # Refused rather than cut short: a weekly rule with no end would otherwise plan
+            # a year of streams without saying so.
+            if naive > horizon:
+                raise ValidationError(
+                    _("The repeat rule runs more than a year; end it sooner with COUNT or UNTIL.")
+                )
+            if len(found) == MAX_OCCURRENCES:
+                raise ValidationError(
+                    _("The repeat makes more than %(max)s streams; end it with COUNT or UNTIL.")
+                    % {"max": MAX_OCCURRENCES}
+                )
+            # Elapsed time, not wall-clock: a three-hour show is three hours on a DST night too.
+            start = naive.replace(tzinfo=zone).astimezone(UTC)
+            found.append((start, start + duration))
+    except (ValueError, TypeError, OverflowError) as error:
+        raise _invalid(str(error)) from error
+    if not found:
+        raise _invalid(_("it makes no streams."))
+    return found
+
+
+def _rule_parts(rule: str, zone: ZoneInfo) -> str:
+    """The rule, checked part by part, with a UTC `UNTIL` turned into studio wall-clock time."""
     rule = rule.strip()
     if rule.upper().startswith("RRULE:"):
         rule = rule[len("RRULE:") :]
     # Only the rule itself: the first day and the studio's zone say when it starts, and a
-    # DTSTART (or any other calendar line) would quietly move it, or mix naive and aware times.
+    # DTSTART (or any other calendar line) would quietly move it.
     if ":" in rule:
-        raise ValidationError(
-            _("The repeat rule is not valid: %(error)s")
-            % {"error": _("write only the rule, such as FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8.")}
-        )
-    rule = "".join(rule.split())
-    first = datetime.combine(first_day, start_time)
-    try:
-        expanded = rrulestr(rule, dtstart=first, cache=False)
-    except (ValueError, TypeError) as error:
-        raise ValidationError(
-            _("The repeat rule is not valid: %(error)s") % {"error": error}
-        ) from error
-    horizon = first + MAX_RECURRENCE_SPAN
-    zone = ZoneInfo(time_zone)
-    found = []
-    for naive in expanded:
-        # Refused rather than cut short: a weekly rule with no end would otherwise plan a
-        # year of streams without saying so.
-        if naive > horizon:
-            raise ValidationError(
-                _("The repeat rule runs more than a year; end it sooner with COUNT or UNTIL.")
-            )
-        if len(found) == MAX_OCCURRENCES:
-            raise ValidationError(
-                _("The repeat rule makes more than %(max)s streams; end it with COUNT or UNTIL.")
-                % {"max": MAX_OCCURRENCES}
-            )
-        # Elapsed time, not wall-clock: a three-hour show is three hours on a DST night too.
-        start = naive.replace(tzinfo=zone).astimezone(UTC)
-        found.append((start, start + duration))
-    return found
+        raise _invalid(_("write only the rule, such as FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8."))
+    parts = {}
+    for part in filter(None, "".join(rule.split()).upper().split(";")):
+        name, _sep, value = part.partition("=")
+        if name not in RULE_PARTS or not value:
+            raise _invalid(_("use FREQ, INTERVAL, COUNT, UNTIL, BYDAY and BYMONTHDAY."))
+        parts[name] = value
+    if parts.get("FREQ") not in RULE_FREQUENCIES:
+        raise _invalid(_("a repeat is FREQ=DAILY, WEEKLY or MONTHLY."))
+    if "BYSETPOS" in parts and parts["FREQ"] != "MONTHLY":
+        raise _invalid(_("BYSETPOS is only for monthly repeats."))
+    until = parts.get("UNTIL", "")
+    if until.endswith("Z"):
+        # Calendar apps write UNTIL in UTC; the occurrences are in studio time.
+        try:
+            moment = datetime.strptime(until, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError as error:
+            raise _invalid(str(error)) from error
+        parts["UNTIL"] = moment.astimezone(zone).strftime("%Y%m%dT%H%M%S")
+    return ";".join(f"{name}={value}" for name, value in parts.items())
+
+
+def _invalid(reason: str) -> ValidationError:
+    return ValidationError(_("The repeat rule is not valid: %(error)s") % {"error": reason})

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -275,18 +275,27 @@ class AvailabilityWarning(ValidationError):
 def _save_bookings(save: Callable[[], None], recheck: Callable[[], list]) -> None:
     """Run `save` in a savepoint; if the exclusion constraints reject it (a concurrent
     booking won the race after our check), name the clash that now exists."""
-    try:
-        with transaction.atomic():
-            save()
-    except IntegrityError as error:
-        if not isinstance(error.__cause__, psycopg_errors.ExclusionViolation):
-            raise
-        clashes = recheck()
-        if not clashes:
-            raise ValidationError(
-                _("Someone else just booked this time; reload and try again."), code="clash"
-            ) from error
-        raise BookingClash(clashes) from error
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                save()
+            return
+        except OperationalError as error:
+            # PostgreSQL checks an exclusion constraint after adding the index entry, so two
+            # overlapping bookings written at the same instant can wait on each other; it
+            # breaks the tie with a deadlock error. Tried once more, this booking waits for
+            # the other to commit and then meets it as an exclusion violation.
+            if attempt == 2 or not isinstance(error.__cause__, psycopg_errors.DeadlockDetected):
+                raise
+        except IntegrityError as error:
+            if not isinstance(error.__cause__, psycopg_errors.ExclusionViolation):
+                raise
+            clashes = recheck()
+            if not clashes:
+                raise ValidationError(
+                    _("Someone else just booked this time; reload and try again."), code="clash"
+                ) from error
+            raise BookingClash(clashes) from error
 
 
 def _validate_plan(planned_start: datetime, planned_end: datetime) -> None:

@@ -308,3 +308,48 @@ def test_a_rule_is_read_in_any_case_and_with_spaces_after_semicolons():
         datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
         datetime(2026, 12, 8, 12, 0, tzinfo=UTC),
     ]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31",
+        "FREQ=DAILY;BYSETPOS=2",
+        "FREQ=WEEKLY;INTERVAL=0;COUNT=3",
+        "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=6",
+    ],
+    ids=["sub-daily", "by-month", "setpos-not-monthly", "zero-interval", "never-matches"],
+)
+def test_rules_that_would_never_match_or_loop_are_refused(rule):
+    with pytest.raises(ValidationError, match="not valid"):
+        schedule.occurrences(
+            rule=rule,
+            first_day=date(2026, 12, 1),
+            start_time=time(20, 0),
+            duration=timedelta(hours=3),
+            time_zone="Asia/Shanghai",
+        )
+
+
+def test_a_utc_until_as_calendar_apps_write_it_ends_the_repeat_in_studio_time():
+    found = schedule.occurrences(
+        rule="FREQ=DAILY;UNTIL=20261203T120000Z",  # 20:00 on 3 December in Shanghai
+        first_day=date(2026, 12, 1),
+        start_time=time(20, 0),
+        duration=timedelta(hours=3),
+        time_zone="Asia/Shanghai",
+    )
+
+    assert [start.astimezone(ZoneInfo("Asia/Shanghai")).day for start, _end in found] == [1, 2, 3]
+
+
+def test_a_first_day_at_the_end_of_the_calendar_is_refused_not_an_error():
+    with pytest.raises(ValidationError, match="not valid"):
+        schedule.occurrences(
+            rule="FREQ=DAILY;COUNT=2",
+            first_day=date(9999, 12, 31),
+            start_time=time(20, 0),
+            duration=timedelta(hours=3),
+            time_zone="Asia/Shanghai",
+        )
