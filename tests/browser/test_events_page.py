@@ -2,6 +2,7 @@ import pytest
 from playwright.sync_api import expect
 
 from rooms import simulator
+from rooms.models import Role
 from tests.factories import PASSWORD, StreamFactory, StudioFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -10,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_an_operator_watches_simulated_events_arrive_and_switches_to_chinese(
     asgi_server, celery_worker, browse
 ):
-    operator = UserFactory(username="zhang.wei")
+    operator = UserFactory(username="zhang.wei", roles=[Role.ROOM_OPERATOR])
     stream = StreamFactory(studio=StudioFactory(members=[operator]), title="Autumn Skincare")
     webhook = simulator.Webhook(
         base_url=asgi_server.url,
