@@ -379,6 +379,16 @@ class StudioDetailApi(PlanningApi, APIView):
         studio = services.studio_update(actor=request.user, studio=studio, **form.validated_data)
         return Response(StudioSerializer(studio).data)
 
+    @extend_schema(
+        request=None,
+        responses={204: None} | ERRORS,
+        summary="Delete a studio that has no streams",
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        studio = get_object_or_404(selectors.studios_for_user(request.user), pk=pk)
+        services.studio_delete(actor=request.user, studio=studio)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class ChannelListApi(PlanningApi, generics.ListAPIView):
     serializer_class = ChannelSerializer
@@ -417,6 +427,16 @@ class ChannelDetailApi(PlanningApi, APIView):
             actor=request.user, channel=channel, **form.validated_data
         )
         return Response(ChannelSerializer(channel).data)
+
+    @extend_schema(
+        request=None,
+        responses={204: None} | ERRORS,
+        summary="Delete a channel that has no streams and no platform events",
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        channel = get_object_or_404(Channel, pk=pk)
+        services.channel_delete(actor=request.user, channel=channel)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Streams

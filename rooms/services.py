@@ -170,6 +170,26 @@ def studio_update(
     return studio
 
 
+def studio_delete(*, actor: User | None, studio: Studio) -> None:
+    """Remove a studio that has never had a stream (planned streams keep their studio)."""
+    _require(actor, "rooms.change_studio", studio)
+    if studio.streams.exists():
+        raise ValidationError(
+            _("%(studio)s has streams; move or delete them first.") % {"studio": studio}
+        )
+    studio.delete()
+
+
+def channel_delete(*, actor: User | None, channel: Channel) -> None:
+    """Remove a channel that has never had a stream or received a platform event."""
+    _require(actor, "rooms.change_channel", channel)
+    if channel.streams.exists() or channel.ingest_events.exists():
+        raise ValidationError(
+            _("%(channel)s has streams or platform events and is kept.") % {"channel": channel}
+        )
+    channel.delete()
+
+
 def channel_update(
     *,
     actor: User | None,

@@ -43,6 +43,18 @@ urlpatterns = [
     path("plan/studios/new/", views.studio_edit, name="studio-new"),
     path("plan/studios/<int:pk>/edit/", views.studio_edit, name="studio-edit"),
     path("plan/channels/new/", views.channel_edit, name="channel-new"),
+    path(
+        "plan/studios/<int:pk>/delete/",
+        views.studio_or_channel_delete,
+        {"kind": "studio"},
+        name="studio-delete",
+    ),
+    path(
+        "plan/channels/<int:pk>/delete/",
+        views.studio_or_channel_delete,
+        {"kind": "channel"},
+        name="channel-delete",
+    ),
     path("plan/channels/<int:pk>/edit/", views.channel_edit, name="channel-edit"),
     path("people/<int:pk>/availability/", views.person_availability, name="person-availability"),
     path("me/calendar/", views.calendar_feed, name="calendar-feed"),

@@ -914,6 +914,23 @@ def studio_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def studio_or_channel_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    try:
+        if kind == "studio":
+            studio = get_object_or_404(selectors.studios_for_user(request.user), pk=pk)
+            services.studio_delete(actor=request.user, studio=studio)
+        else:
+            channel = get_object_or_404(Channel, pk=pk)
+            services.channel_delete(actor=request.user, channel=channel)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Deleted."))
+    return redirect("studios")
+
+
+@login_required
 def channel_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     channel = get_object_or_404(Channel, pk=pk) if pk else None
     if not request.user.has_perm(

@@ -7,7 +7,7 @@ from django.test import Client
 from icalendar import Calendar
 
 from rooms import services
-from rooms.models import CrewAssignment, CrewRole, LineupItem, Role, Stream
+from rooms.models import Channel, CrewAssignment, CrewRole, LineupItem, Role, Stream
 from tests.factories import (
     ChannelFactory,
     CrewAssignmentFactory,
@@ -353,3 +353,40 @@ def _upload(name: str, content: bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+# --- studios and channels -----------------------------------------------------------------
+
+
+def test_a_producer_sets_up_a_studio_and_a_channel_seeing_the_ingest_secret_once():
+    client, producer = _producer()
+
+    client.post("/plan/studios/new/", {"name": "Studio C", "time_zone": "Asia/Bangkok"})
+    page = client.post(
+        "/plan/channels/new/",
+        {
+            "key": "shopee-th",
+            "name": "Shopee TH",
+            "platform": "shopee",
+            "currency": "THB",
+            "time_zone": "Asia/Bangkok",
+        },
+    ).content.decode()
+    studio = producer.studios.get()
+    secret = Channel.objects.get(key="shopee-th").secrets.get().secret
+
+    assert studio.name == "Studio C"
+    assert secret in page
+    assert secret not in client.get("/plan/studios/").content.decode()
+
+
+def test_a_studio_with_streams_is_kept_and_an_empty_one_deleted():
+    client, producer = _producer()
+    busy, empty = StudioFactory(members=[producer]), StudioFactory(members=[producer])
+    _night_show(busy)
+
+    refused = client.post(f"/plan/studios/{busy.pk}/delete/", follow=True).content.decode()
+    client.post(f"/plan/studios/{empty.pk}/delete/")
+
+    assert "has streams" in refused
+    assert list(producer.studios.all()) == [busy]
