@@ -76,19 +76,33 @@ class ChannelAdmin(admin.ModelAdmin):
         )
 
 
-class CrewInline(admin.TabularInline):
+class ReadOnlyMixin:
+    """Shown, never written: these rows carry bookings that only the planning services keep
+    consistent (a crew row's window follows its stream; clashes are named there)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CrewInline(ReadOnlyMixin, admin.TabularInline):
     model = CrewAssignment
     extra = 0
-    autocomplete_fields = ("person",)
+    fields = ("person", "role", "booked", "availability_note")
 
 
 @admin.register(Stream)
-class StreamAdmin(admin.ModelAdmin):
+class StreamAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Streams are planned on the Plan screens and the API (`services.stream_*`)."""
+
     list_display = ("title", "channel", "studio", "status", "planned_start", "planned_end")
     list_filter = ("status", "channel__platform", "studio")
     search_fields = ("title",)
-    # The lifecycle and the event log belong to services; the admin only reads them.
-    readonly_fields = ("status", "actual_start", "actual_end")
     inlines = [CrewInline]
 
 

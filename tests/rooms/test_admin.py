@@ -4,7 +4,7 @@ from django.test import Client
 
 from rooms.models import Channel, ChannelSecret
 from rooms.selectors import channel_active_secrets
-from tests.factories import ChannelFactory, UserFactory
+from tests.factories import ChannelFactory, CrewAssignmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +65,17 @@ def test_every_admin_list_renders(model):
     response = _admin().get(f"/admin/rooms/{model}/")
 
     assert response.status_code == 200
+
+
+def test_streams_and_crews_are_shown_in_the_admin_but_planned_only_through_the_services():
+    crew = CrewAssignmentFactory()
+    client = _admin()
+
+    shown = client.get(f"/admin/rooms/stream/{crew.stream_id}/change/")
+    added = client.get("/admin/rooms/stream/add/")
+    changed = client.post(f"/admin/rooms/stream/{crew.stream_id}/change/", {"title": "Renamed"})
+
+    assert shown.status_code == 200
+    assert str(crew.person) in shown.content.decode()
+    assert added.status_code == 403
+    assert changed.status_code == 403
