@@ -83,7 +83,9 @@ rules.add_perm("rooms.add_channel", rules.is_superuser | is_producer)
 rules.add_perm("rooms.change_channel", rules.is_superuser | is_producer)
 rules.add_perm("rooms.manage_channel_secrets", rules.is_superuser)
 # A person's availability and calendar: themselves, and producers of a studio they are in.
-rules.add_perm("rooms.view_person_schedule", rules.is_superuser | is_self | shares_a_studio)
+rules.add_perm(
+    "rooms.view_person_schedule", rules.is_superuser | is_self | (is_producer & shares_a_studio)
+)
 rules.add_perm(
     "rooms.change_availability", rules.is_superuser | is_self | (is_producer & shares_a_studio)
 )

@@ -81,16 +81,20 @@ def availability_problems(
     start, end = window.lower.astimezone(zone), window.upper.astimezone(zone)
     problems = []
     for off in away:
-        off_start = datetime.combine(off.first_day, time(0), zone)
-        off_end = datetime.combine(off.last_day + timedelta(days=1), time(0), zone)
-        if off_start < end and start < off_end:
+        # Compared as local days, so a day off recorded far in the future cannot overflow.
+        if (
+            start.date() <= off.last_day
+            and off.first_day <= end.date()
+            and datetime.combine(off.first_day, time(0), zone) < end
+        ):
+            # The reason stays on the person's availability page: warnings reach the
+            # whole crew, and why someone is away is theirs and their producers' business.
             problems.append(
-                _("%(name)s is off %(first)s – %(last)s%(reason)s.")
+                _("%(name)s is off %(first)s – %(last)s.")
                 % {
                     "name": name,
                     "first": formats.date_format(off.first_day, "D j M"),
                     "last": formats.date_format(off.last_day, "D j M"),
-                    "reason": f" ({off.reason})" if off.reason else "",
                 }
             )
     if hours and not _covered(start, end, _working_windows(start, end, hours, zone)):

@@ -399,18 +399,21 @@ def test_the_schedule_of_someone_outside_ones_studios_is_not_found(planning):
     assert response.json()["code"] == "not_found"
 
 
-def test_a_colleague_may_read_but_not_change_a_persons_hours():
+def test_a_colleague_may_not_read_a_persons_hours_but_their_producer_may():
     host = UserFactory(roles=[Role.HOST])
     colleague = UserFactory(roles=[Role.HOST])
-    StudioFactory(members=[host, colleague])
-    client = _client(colleague)
+    producer = UserFactory(roles=[Role.PRODUCER])
+    StudioFactory(members=[host, colleague, producer])
 
-    read = client.get(f"/api/v1/people/{host.pk}/working-hours")
-    changed = _put(client, f"people/{host.pk}/working-hours", {"hours": []})
+    by_colleague = _client(colleague).get(f"/api/v1/people/{host.pk}/working-hours")
+    changed_by_colleague = _put(
+        _client(colleague), f"people/{host.pk}/working-hours", {"hours": []}
+    )
+    by_producer = _client(producer).get(f"/api/v1/people/{host.pk}/working-hours")
 
-    assert read.status_code == 200
-    assert changed.status_code == 403
-    assert changed.json()["code"] == "permission_denied"
+    assert by_colleague.status_code == 404
+    assert changed_by_colleague.status_code == 404
+    assert by_producer.status_code == 200
 
 
 # --- lineup -------------------------------------------------------------------------------

@@ -520,7 +520,7 @@ def test_a_person_on_time_off_is_assigned_only_once_the_warning_is_accepted():
     )
 
     assert unassigned == 0
-    assert raised.value.problems == [f"{host} is off Tue 1 Dec – Tue 1 Dec (wedding)."]
+    assert raised.value.problems == [f"{host} is off Tue 1 Dec – Tue 1 Dec."]
     assignment.refresh_from_db()
     assert assignment.availability_note == raised.value.problems[0]
 

@@ -141,13 +141,22 @@ def test_shifts_that_meet_cover_a_window_across_both():
     assert _problems(window, hours=hours) == []
 
 
-def test_a_day_off_is_a_problem_with_its_reason():
+def test_a_day_off_is_a_problem_but_its_reason_stays_private():
     tuesday = date(2026, 12, 1)
     window = DateTimeTZRange(_shanghai(tuesday, 20), _shanghai(tuesday, 23))
 
     problems = _problems(window, away=[Away(tuesday, tuesday, "wedding")])
 
-    assert problems == ["Lin is off Tue 1 Dec – Tue 1 Dec (wedding)."]
+    assert problems == ["Lin is off Tue 1 Dec – Tue 1 Dec."]
+
+
+def test_a_day_off_recorded_to_the_end_of_the_calendar_is_still_compared():
+    tuesday = date(2026, 12, 1)
+    window = DateTimeTZRange(_shanghai(tuesday, 20), _shanghai(tuesday, 23))
+
+    problems = _problems(window, away=[Away(tuesday, date(9999, 12, 31), "")])
+
+    assert problems == ["Lin is off Tue 1 Dec – Fri 31 Dec."]
 
 
 def test_time_off_ends_at_midnight_after_its_last_day_in_the_persons_own_time_zone():
