@@ -1,5 +1,6 @@
 """Reads for the rooms app, scoped to what the requester may see."""
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -227,6 +228,21 @@ class Clash:
             "ends": self.ends.isoformat(),
             "message": self.message(),
         }
+
+
+def clashes_for_viewer(viewer: User | None, clashes: list[Clash]) -> list[Clash]:
+    """The clashes as this person may read them: a stream they may not see keeps its studio
+    and time but not its title."""
+    if viewer is None or viewer.is_superuser:
+        return clashes
+    ids = {clash.stream_id for clash in clashes}
+    visible = set(stream_list_for_user(viewer).filter(pk__in=ids).values_list("pk", flat=True))
+    return [
+        clash
+        if clash.stream_id in visible or not clash.stream_id
+        else dataclasses.replace(clash, stream_title=_("another stream"), stream_id=0)
+        for clash in clashes
+    ]
 
 
 def _studio_clash(stream: Stream) -> Clash:

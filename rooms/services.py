@@ -279,9 +279,10 @@ def _require(actor: User | None, perm: str, obj: object = None) -> None:
 class BookingClash(ValidationError):
     """A studio or a person would be on two overlapping streams. Names every clash."""
 
-    def __init__(self, clashes: list[selectors.Clash]):
-        self.clashes = clashes
-        super().__init__([clash.message() for clash in clashes], code="clash")
+    def __init__(self, clashes: list[selectors.Clash], *, viewer: User | None):
+        # A clash on a stream the person asking may not see says when, not what.
+        self.clashes = selectors.clashes_for_viewer(viewer, clashes)
+        super().__init__([clash.message() for clash in self.clashes], code="clash")
 
 
 class AvailabilityWarning(ValidationError):
@@ -292,7 +293,9 @@ class AvailabilityWarning(ValidationError):
         super().__init__(problems, code="availability")
 
 
-def _save_bookings(save: Callable[[], None], recheck: Callable[[], list]) -> None:
+def _save_bookings(
+    save: Callable[[], None], recheck: Callable[[], list], *, viewer: User | None
+) -> None:
     """Run `save` in a savepoint; if the exclusion constraints reject it (a concurrent
     booking won the race after our check), name the clash that now exists."""
     for attempt in (1, 2):
@@ -315,7 +318,7 @@ def _save_bookings(save: Callable[[], None], recheck: Callable[[], list]) -> Non
                 raise ValidationError(
                     _("Someone else just booked this time; reload and try again."), code="clash"
                 ) from error
-            raise BookingClash(clashes) from error
+            raise BookingClash(clashes, viewer=viewer) from error
 
 
 def _validate_plan(planned_start: datetime, planned_end: datetime) -> None:
@@ -363,9 +366,11 @@ def stream_create(
     stream.full_clean(exclude=["booked"])
     clashes = selectors.studio_clashes(studio_id=studio.pk, window=stream.booked)
     if clashes:
-        raise BookingClash(clashes)
+        raise BookingClash(clashes, viewer=actor)
     _save_bookings(
-        stream.save, lambda: selectors.studio_clashes(studio_id=studio.pk, window=stream.booked)
+        stream.save,
+        lambda: selectors.studio_clashes(studio_id=studio.pk, window=stream.booked),
+        viewer=actor,
     )
     stream_planned(stream=stream, by=actor)
     return stream
@@ -436,7 +441,7 @@ def stream_update(*, actor: User | None, stream: Stream, **changes) -> Stream:
 
         found = clashes() if moved else []
         if found:
-            raise BookingClash(found)
+            raise BookingClash(found, viewer=actor)
 
         changed = {
             name: _event_value(getattr(stream, name))
@@ -451,7 +456,7 @@ def stream_update(*, actor: User | None, stream: Stream, **changes) -> Stream:
             if moved and crew:
                 CrewAssignment.objects.bulk_update(crew, ["booked"])
 
-        _save_bookings(save, clashes)
+        _save_bookings(save, clashes, viewer=actor)
         if changed:
             stream_replanned(stream=stream, changed=changed, by=actor)
     return stream
@@ -569,6 +574,11 @@ def crew_assign(
         raise ValidationError(_("Call times cannot be negative."))
     if not person.is_active:
         raise ValidationError(_("%(name)s's account is disabled.") % {"name": person})
+    if actor is not None and not stream.studio.members.filter(pk=person.pk).exists():
+        raise ValidationError(
+            _("%(name)s is not a member of %(studio)s; add them to the studio first.")
+            % {"name": person, "studio": stream.studio}
+        )
     with transaction.atomic():
         stream = lock_objects.stream_for_update(stream.pk)
         if stream.status in (StreamStatus.ENDED, StreamStatus.REVIEWED):
@@ -579,7 +589,7 @@ def crew_assign(
         window = schedule.booking(stream.planned_start, stream.planned_end, before, after)
         clashes = selectors.crew_clashes(bookings=[(person.pk, window)], exclude_stream=stream.pk)
         if clashes:
-            raise BookingClash(clashes)
+            raise BookingClash(clashes, viewer=actor)
         problems = selectors.availability_problems(person=person, window=window)
         if problems and not accept_availability:
             raise AvailabilityWarning(problems)
@@ -598,6 +608,7 @@ def crew_assign(
             lambda: selectors.crew_clashes(
                 bookings=[(person.pk, window)], exclude_stream=stream.pk
             ),
+            viewer=actor,
         )
         crew_changed(stream=stream, assignment=assignment, op="assigned", by=actor)
     return assignment
@@ -713,6 +724,16 @@ def template_save(
         "notes": notes,
     }.items():
         setattr(template, name_, value)
+    outsiders = [
+        person
+        for _role, person in slots
+        if person is not None and not studio.members.filter(pk=person.pk).exists()
+    ]
+    if actor is not None and outsiders:
+        raise ValidationError(
+            _("%(names)s are not members of %(studio)s; add them to the studio first.")
+            % {"names": ", ".join(str(p) for p in outsiders), "studio": studio}
+        )
     if not timedelta(0) < duration <= timedelta(hours=24):
         raise ValidationError({"duration": _("A stream lasts between a minute and 24 hours.")})
     template.full_clean()
@@ -777,7 +798,8 @@ def streams_from_template(
             created.append(stream)
         if clashes:
             transaction.set_rollback(True)
-            raise BookingClash(clashes)
+            # Each was already put as `actor` may read it.
+            raise BookingClash(clashes, viewer=None)
     return created
 
 

@@ -414,7 +414,7 @@ def stream_plan(request: HttpRequest, pk: int) -> HttpResponse:
     stream = _stream_or_404(request, pk)
     can_change = request.user.has_perm("rooms.change_stream", stream)
     forms_ = {
-        "crew_form": CrewAssignForm(people=selectors.people_for_user(request.user)),
+        "crew_form": CrewAssignForm(people=_crew_candidates(stream)),
         "item_form": LineupItemForm(),
         "import_form": LineupImportForm(),
         "set_form": LineupSetChoiceForm(),
@@ -422,6 +422,11 @@ def stream_plan(request: HttpRequest, pk: int) -> HttpResponse:
         "override_form": ReadinessOverrideForm(),
     }
     return _render_plan(request, stream, can_change, forms_)
+
+
+def _crew_candidates(stream: Stream):
+    """Who may be put on a stream's crew: the active members of its studio."""
+    return stream.studio.members.filter(is_active=True).order_by("display_name", "username")
 
 
 def _render_plan(request, stream, can_change, forms_, status=200) -> HttpResponse:
@@ -455,7 +460,7 @@ def _plan_action(request, pk, handle) -> HttpResponse:
     """Run one change from the plan page; on a refusal show the page with the message."""
     stream = _stream_or_404(request, pk)
     forms_ = {
-        "crew_form": CrewAssignForm(people=selectors.people_for_user(request.user)),
+        "crew_form": CrewAssignForm(people=_crew_candidates(stream)),
         "item_form": LineupItemForm(),
         "import_form": LineupImportForm(),
         "set_form": LineupSetChoiceForm(),
@@ -470,16 +475,15 @@ def _plan_action(request, pk, handle) -> HttpResponse:
     if done:
         messages.success(request, done)
         return redirect("stream-plan", stream.pk)
-    return _render_plan(request, stream, True, forms_, status=400)
+    can_change = request.user.has_perm("rooms.change_stream", stream)
+    return _render_plan(request, stream, can_change, forms_, status=400)
 
 
 @login_required
 @require_POST
 def stream_crew_assign(request: HttpRequest, pk: int) -> HttpResponse:
     def handle(stream, forms_):
-        form = forms_["crew_form"] = CrewAssignForm(
-            request.POST, people=selectors.people_for_user(request.user)
-        )
+        form = forms_["crew_form"] = CrewAssignForm(request.POST, people=_crew_candidates(stream))
         if not form.is_valid():
             return None
         data = form.cleaned_data

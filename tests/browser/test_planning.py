@@ -41,7 +41,7 @@ def test_a_producer_plans_from_a_template_meets_a_clash_fixes_it_and_sees_the_we
         person=cohost,
         role=CrewRole.HOST,
         stream=StreamFactory(
-            studio=StudioFactory(name="Studio B"),
+            studio=StudioFactory(name="Studio B", members=[producer]),
             title="Fashion Live",
             planned_start=other_start,
             planned_end=other_start + timedelta(hours=2),

@@ -184,13 +184,54 @@ def test_rescheduling_a_stream_moves_its_crews_call_times_with_it(planning):
     assert _at(body["crew"][0]["call_start"]) == datetime(2027, 3, 3, 19, 30, tzinfo=SHANGHAI)
 
 
+def test_a_clash_on_a_stream_the_producer_may_not_see_says_when_but_not_what(planning):
+    host = UserFactory(roles=[Role.HOST], display_name="小美")
+    planning.studio.members.add(host)
+    stream = StreamFactory(studio=planning.studio, planned_start=TUESDAY_7PM)
+    secret = StreamFactory(title="B secret launch", planned_start=TUESDAY_7PM)
+    CrewAssignmentFactory(stream=secret, person=host)
+
+    response = _post(
+        _client(planning.producer),
+        f"streams/{stream.pk}/crew/",
+        {"person": host.pk, "role": "host"},
+    )
+
+    body = response.json()
+    assert response.status_code == 409
+    assert [(c["who"], c["stream"], c["title"]) for c in body["clashes"]] == [
+        ("小美", 0, "another stream")
+    ]
+    assert "B secret launch" not in response.content.decode()
+
+
+def test_only_members_of_the_streams_studio_can_be_put_on_its_crew(planning):
+    outsider = UserFactory(roles=[Role.HOST], display_name="Victim Host")
+    StudioFactory(members=[outsider])
+    stream = StreamFactory(studio=planning.studio, planned_start=TUESDAY_7PM)
+
+    response = _post(
+        _client(planning.producer),
+        f"streams/{stream.pk}/crew/",
+        {"person": outsider.pk, "role": "host"},
+    )
+
+    assert response.status_code == 400
+    assert "is not a member of" in response.json()["detail"]
+    assert not stream.crew.exists()
+
+
 def test_rescheduling_onto_a_crew_members_other_stream_is_a_409_naming_person_and_stream(
     planning,
 ):
     host = UserFactory(roles=[Role.HOST], display_name="小美")
     stream = StreamFactory(studio=planning.studio, planned_start=TUESDAY_7PM)
     CrewAssignmentFactory(stream=stream, person=host)
-    elsewhere = StreamFactory(title="晚场", planned_start=TUESDAY_7PM + timedelta(days=1))
+    elsewhere = StreamFactory(
+        title="晚场",
+        planned_start=TUESDAY_7PM + timedelta(days=1),
+        studio=StudioFactory(members=[planning.producer]),
+    )
     CrewAssignmentFactory(stream=elsewhere, person=host)
     client = _client(planning.producer)
 
@@ -282,6 +323,7 @@ def test_an_overridden_checklist_lets_the_producer_take_the_stream_live(planning
 
 def test_assigning_someone_on_a_day_off_is_a_409_warning_and_assigns_nobody(planning):
     host = UserFactory(roles=[Role.HOST], display_name="小美")
+    planning.studio.members.add(host)
     services.time_off_add(
         actor=None, person=host, first_day=date(2027, 3, 2), last_day=date(2027, 3, 2)
     )
@@ -302,6 +344,7 @@ def test_assigning_someone_on_a_day_off_is_a_409_warning_and_assigns_nobody(plan
 
 def test_an_accepted_availability_warning_assigns_and_keeps_the_warning(planning):
     host = UserFactory(roles=[Role.HOST], display_name="小美")
+    planning.studio.members.add(host)
     services.time_off_add(
         actor=None, person=host, first_day=date(2027, 3, 2), last_day=date(2027, 3, 2)
     )
@@ -327,7 +370,12 @@ def test_an_accepted_availability_warning_assigns_and_keeps_the_warning(planning
 
 def test_a_person_booked_elsewhere_cannot_be_assigned(planning):
     host = UserFactory(roles=[Role.HOST])
-    elsewhere = CrewAssignmentFactory(person=host, stream__planned_start=TUESDAY_7PM).stream
+    planning.studio.members.add(host)
+    elsewhere = CrewAssignmentFactory(
+        person=host,
+        stream__planned_start=TUESDAY_7PM,
+        stream__studio=StudioFactory(members=[planning.producer]),
+    ).stream
     stream = StreamFactory(studio=planning.studio, planned_start=TUESDAY_7PM)
 
     response = _post(
@@ -554,6 +602,7 @@ def test_a_lineup_set_with_a_repeated_link_number_names_the_row(planning):
 
 def test_a_template_is_created_with_its_crew_slots(planning):
     host = UserFactory(roles=[Role.HOST])
+    planning.studio.members.add(host)
 
     response = _post(
         _client(planning.producer),
@@ -623,6 +672,7 @@ def test_a_preview_without_a_rule_is_the_first_day_at_the_templates_time(plannin
 
 def test_streams_from_a_template_skip_the_clashing_day_and_crew_the_usual_host(planning):
     host = UserFactory(roles=[Role.HOST])
+    planning.studio.members.add(host)
     template = _template(planning, host=host)
     StreamFactory(studio=planning.studio, planned_start=TUESDAY_7PM + timedelta(weeks=1))
 

@@ -456,8 +456,8 @@ def test_one_person_may_take_two_roles_on_the_same_stream():
 
 def test_assigning_is_held_for_the_roles_call_time_and_logged_once_when_repeated():
     producer = UserFactory(roles=[Role.PRODUCER])
-    stream = _stream(_at(1, 20), studio=StudioFactory(members=[producer]))
     host = UserFactory()
+    stream = _stream(_at(1, 20), studio=StudioFactory(members=[producer, host]))
 
     first = services.crew_assign(actor=producer, stream=stream, person=host, role=CrewRole.HOST)
     again = services.crew_assign(actor=producer, stream=stream, person=host, role=CrewRole.HOST)
@@ -774,7 +774,8 @@ def test_nobody_else_issues_a_persons_calendar_feed():
 def template():
     """A 20:00 three-hour show with a usual host, a room operator to find, and a lineup set."""
     template = StreamTemplateFactory(studio=StudioFactory(time_zone="Asia/Shanghai"))
-    TemplateCrewSlotFactory(template=template, role=CrewRole.HOST)
+    host = TemplateCrewSlotFactory(template=template, role=CrewRole.HOST).person
+    template.studio.members.add(host)
     TemplateCrewSlotFactory(template=template, role=CrewRole.ROOM_OPERATOR, person=None)
     first = LineupSetItemFactory(name="Thermal mug")
     LineupSetItemFactory(lineup_set=first.lineup_set, name="Oolong tea")
@@ -905,6 +906,7 @@ def test_the_preview_names_a_person_filling_two_slots_once_per_clash(template):
 def test_saving_a_template_replaces_its_crew_slots(template):
     producer = _producer_of(template.studio)
     operator = UserFactory()
+    template.studio.members.add(operator)
 
     services.template_save(
         actor=producer,

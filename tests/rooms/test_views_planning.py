@@ -174,7 +174,10 @@ def test_a_host_sees_their_own_calendar_but_not_a_studio_they_only_belong_to():
 
 def test_assigning_someone_booked_elsewhere_shows_the_clash_and_saves_nothing():
     client, producer = _producer()
-    studio, elsewhere = StudioFactory(members=[producer]), StudioFactory(name="Studio B")
+    studio, elsewhere = (
+        StudioFactory(members=[producer]),
+        StudioFactory(name="Studio B", members=[producer]),
+    )
     host = UserFactory(display_name="Xiao Mei")
     studio.members.add(host)
     stream = _night_show(studio)
