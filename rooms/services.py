@@ -141,6 +141,7 @@ def studio_create(
     """A studio; the producer who sets it up is one of its members."""
     _require(actor, "rooms.add_studio")
     studio = Studio(name=name, time_zone=time_zone)
+    _check_members(actor, studio, members)
     studio.full_clean()
     with transaction.atomic():
         studio.save()
@@ -162,12 +163,44 @@ def studio_update(
         studio.name = name
     if time_zone is not None:
         studio.time_zone = time_zone
+    if members is not None:
+        _check_members(actor, studio, members)
     studio.full_clean()
     with transaction.atomic():
         studio.save()
         if members is not None:
             studio.members.set(members)
     return studio
+
+
+def _check_members(actor: User | None, studio: Studio, members: Sequence[User]) -> None:
+    """Membership is what lets producers plan (and see the availability of) people, so a
+    producer may only bring in people they already work with, and never drop another
+    producer; administrators do both."""
+    if actor is None or actor.is_superuser:
+        return
+    current = set(studio.members.values_list("pk", flat=True)) if studio.pk else set()
+    wanted = {member.pk for member in members}
+    known = set(selectors.people_for_user(actor).values_list("pk", flat=True)) | current
+    strangers = [member for member in members if member.pk not in known]
+    if strangers:
+        raise ValidationError(
+            {
+                "members": _(
+                    "%(names)s do not work in any of your studios; an administrator adds "
+                    "new people."
+                )
+                % {"names": ", ".join(str(member) for member in strangers)}
+            }
+        )
+    dropped = User.objects.filter(pk__in=current - wanted - {actor.pk}, groups__name=Role.PRODUCER)
+    if dropped.exists():
+        raise ValidationError(
+            {
+                "members": _("Only an administrator can take a producer (%(names)s) off a studio.")
+                % {"names": ", ".join(str(person) for person in dropped)}
+            }
+        )
 
 
 def studio_delete(*, actor: User | None, studio: Studio) -> None:

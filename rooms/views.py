@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -890,7 +891,10 @@ def studio_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if not request.user.has_perm("rooms.change_studio" if studio else "rooms.add_studio", studio):
         raise PermissionDenied
     form = StudioForm(request.POST or None, instance=studio)
-    form.fields["members"].queryset = User.objects.filter(is_active=True).order_by("username")
+    known = selectors.people_for_user(request.user).values("pk")
+    form.fields["members"].queryset = User.objects.filter(
+        Q(pk__in=known) | Q(pk__in=studio.members.values("pk") if studio else [])
+    ).order_by("display_name", "username")
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

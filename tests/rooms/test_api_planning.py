@@ -1012,3 +1012,32 @@ def test_the_openapi_schema_documents_the_planning_endpoints_and_their_errors(pl
     assert paths["/api/v1/streams/"]["post"]["responses"]["409"]["content"]["application/json"][
         "schema"
     ] == {"$ref": "#/components/schemas/ApiError"}
+
+
+def test_a_producer_cannot_pull_a_stranger_into_a_studio_to_read_their_schedule(planning):
+    stranger = UserFactory(roles=[Role.HOST])
+    StudioFactory(members=[stranger])
+    client = _client(planning.producer)
+
+    created = _post(
+        client, "studios/", {"name": "Trojan", "time_zone": "UTC", "members": [stranger.pk]}
+    )
+    schedule = client.get(f"/api/v1/people/{stranger.pk}/time-off")
+
+    assert created.status_code == 400
+    assert "do not work in any of your studios" in created.json()["detail"]
+    assert schedule.status_code == 404
+
+
+def test_a_producer_cannot_take_another_producer_off_a_studio(planning):
+    colleague = UserFactory(roles=[Role.PRODUCER])
+    planning.studio.members.add(colleague)
+
+    response = _patch(
+        _client(planning.producer),
+        f"studios/{planning.studio.pk}/",
+        {"members": [planning.producer.pk]},
+    )
+
+    assert response.status_code == 400
+    assert set(planning.studio.members.all()) == {planning.producer, colleague}
