@@ -512,10 +512,12 @@ class StreamReadinessApi(PlanningApi, APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         stream = _stream(request, pk)
+        items = readiness.checklist(stream)
         return Response(
             ReadinessSerializer(
                 {
-                    "items": readiness.checklist(stream),
+                    "items": items,
+                    "blocking": [item.key for item in readiness.uncovered(stream, items)],
                     "overrides": stream.readiness_overrides.select_related("by"),
                 }
             ).data

@@ -33,6 +33,18 @@ def checklist(stream: Stream) -> list[ReadinessItem]:
     return [item for _order, check in sorted(_checks, key=lambda c: c[0]) for item in check(stream)]
 
 
+def uncovered(stream: Stream, items: list[ReadinessItem] | None = None) -> list[ReadinessItem]:
+    """What is missing and not covered by the latest override.
+
+    An override covers the items it was given for, not whatever goes missing afterwards:
+    a host who drops out after the producer waived the lineup needs a new decision.
+    """
+    items = checklist(stream) if items is None else items
+    latest = stream.readiness_overrides.order_by("-at", "-pk").first()
+    waived = {entry["key"] for entry in latest.missing} if latest else set()
+    return [item for item in items if not item.done and item.key not in waived]
+
+
 def crew_filled(stream: Stream) -> Iterable[ReadinessItem]:
     assigned: dict[str, list[str]] = {}
     for assignment in stream.crew.select_related("person"):

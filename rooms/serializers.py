@@ -339,6 +339,11 @@ class ReadinessOverrideSerializer(serializers.ModelSerializer):
 
 class ReadinessSerializer(serializers.Serializer):
     items = ReadinessItemSerializer(many=True)
+    blocking = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Keys of missing items no override covers; a person can take the stream "
+        "live only when this is empty.",
+    )
     overrides = ReadinessOverrideSerializer(
         many=True, help_text="Decisions to go live with items missing, newest first."
     )

@@ -540,8 +540,8 @@ def stream_transition(
                 % {"from": stream.get_status_display(), "to": StreamStatus(to).label}
             )
         if to == StreamStatus.LIVE and actor is not None:
-            missing = [item for item in readiness.checklist(stream) if not item.done]
-            if missing and not stream.readiness_overrides.exists():
+            missing = readiness.uncovered(stream)
+            if missing:
                 raise ValidationError(
                     _(
                         "Not ready to go live. Missing: %(missing)s. Fix these, or override "
@@ -571,7 +571,11 @@ def readiness_override(*, actor: User, stream: Stream, reason: str) -> Readiness
     stream = lock_objects.stream_for_update(stream.pk)
     if stream.status not in PLANNABLE:
         raise ValidationError(_("The checklist only matters before the stream goes live."))
-    missing = [str(item.label) for item in readiness.checklist(stream) if not item.done]
+    items = readiness.checklist(stream)
+    if not readiness.uncovered(stream, items):
+        raise ValidationError(_("Nothing on the checklist is missing; no override is needed."))
+    # The new decision covers everything missing now, so it replaces earlier ones.
+    missing = [{"key": item.key, "label": str(item.label)} for item in items if not item.done]
     override = ReadinessOverride.objects.create(
         stream=stream, reason=reason, missing=missing, by=actor, at=timezone.now()
     )

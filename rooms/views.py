@@ -443,6 +443,7 @@ def _render_plan(request, stream, can_change, forms_, status=200) -> HttpRespons
             "lineup": stream.lineup.order_by("position"),
             "checklist": checklist,
             "ready": all(item.done for item in checklist),
+            "uncovered": readiness.uncovered(stream, checklist),
             "overrides": stream.readiness_overrides.select_related("by"),
             "transitions": [
                 StreamStatus(to) for to in sorted(services.STREAM_TRANSITIONS[stream.status])

@@ -702,7 +702,9 @@ def test_after_an_override_with_a_reason_a_person_takes_the_stream_live(unready_
     live = services.stream_transition(actor=producer, stream=unready_stream, to=StreamStatus.LIVE)
 
     assert live.status == StreamStatus.LIVE
-    assert {"Room operator assigned", "Every product has a live price"} <= set(override.missing)
+    assert {"Room operator assigned", "Every product has a live price"} <= {
+        entry["label"] for entry in override.missing
+    }
     assert override.by == producer
     assert _log(unready_stream) == [
         ("stream", "readiness_overridden"),
@@ -1159,3 +1161,38 @@ def test_planning_changes_append_to_the_streams_log_in_order_without_gaps():
         (4, "lineup", "changed"),
     ]
     assert events[1].data["title"] == "Winter coats, part 2"
+
+
+def test_an_override_covers_what_was_missing_then_and_not_what_goes_missing_later():
+    producer = UserFactory(roles=[Role.PRODUCER])
+    host = UserFactory()
+    stream = _stream(
+        _at(1, 20), studio=StudioFactory(members=[producer, host]), required_roles=[CrewRole.HOST]
+    )
+    assignment = services.crew_assign(
+        actor=producer, stream=stream, person=host, role=CrewRole.HOST
+    )
+    services.readiness_override(actor=producer, stream=stream, reason="Lineup comes on the day")
+    services.crew_unassign(actor=producer, assignment=assignment)
+
+    with pytest.raises(ValidationError) as refused:
+        services.stream_transition(actor=producer, stream=stream, to=StreamStatus.LIVE)
+    services.readiness_override(actor=producer, stream=stream, reason="Guest host walks in")
+    live = services.stream_transition(actor=producer, stream=stream, to=StreamStatus.LIVE)
+
+    assert "Host assigned" in refused.value.messages[0]
+    assert "Lineup has products" not in refused.value.messages[0]
+    assert live.status == StreamStatus.LIVE
+
+
+def test_an_override_with_nothing_missing_is_refused():
+    producer = UserFactory(roles=[Role.PRODUCER])
+    host = UserFactory()
+    stream = _stream(
+        _at(1, 20), studio=StudioFactory(members=[producer, host]), required_roles=[CrewRole.HOST]
+    )
+    services.crew_assign(actor=producer, stream=stream, person=host, role=CrewRole.HOST)
+    LineupItemFactory(stream=stream)
+
+    with pytest.raises(ValidationError, match="no override is needed"):
+        services.readiness_override(actor=producer, stream=stream, reason="Just in case")
