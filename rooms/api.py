@@ -653,11 +653,11 @@ class StreamLineupImportApi(PlanningApi, APIView):
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         # One byte past the limit is enough for the parser to refuse the file.
-        parsed = lineup_import.parse(
-            filename=upload.name, content=upload.read(lineup_import.MAX_BYTES + 1)
-        )
-        services.lineup_replace(
-            actor=request.user, stream=stream, rows=parsed.rows, row_numbers=parsed.row_numbers
+        services.lineup_import_file(
+            actor=request.user,
+            stream=stream,
+            filename=upload.name,
+            content=upload.read(lineup_import.MAX_BYTES + 1),
         )
         return _lineup_response(stream)
 

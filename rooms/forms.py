@@ -26,6 +26,27 @@ class LanguageForm(forms.Form):
 # --- Planning ----------------------------------------------------------------------------
 
 
+# Plans are made for this century; anything else is a typo, and would overflow date sums.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+
+
+def validate_planning_year(value) -> None:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise forms.ValidationError(
+            _("Pick a date between %(first)s and %(last)s.")
+            % {"first": FIRST_YEAR, "last": LAST_YEAR}
+        )
+
+
+def _date(label: str, **kwargs) -> forms.DateField:
+    return forms.DateField(
+        label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_planning_year],
+        **kwargs,
+    )
+
+
 def _minutes(label: str, initial: int) -> forms.IntegerField:
     return forms.IntegerField(label=label, min_value=0, max_value=24 * 60, initial=initial)
 
@@ -35,6 +56,7 @@ class LocalDateTimeField(forms.DateTimeField):
 
     widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": 300})
     input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+    default_validators = [validate_planning_year]
 
     def to_python(self, value):
         # Parse without the active time zone: the studio's zone is applied in the form.
@@ -191,9 +213,7 @@ class TemplateUseForm(forms.Form):
         ("custom", _("Custom rule (RRULE)")),
     ]
 
-    first_day = forms.DateField(
-        label=_("First day"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    first_day = _date(_("First day"))
     repeat = forms.ChoiceField(label=_("Repeat"), choices=REPEAT_CHOICES, required=False)
     count = forms.IntegerField(
         label=_("Times"), min_value=1, max_value=120, initial=7, required=False
@@ -301,10 +321,8 @@ class ChannelForm(forms.ModelForm):
 
 
 class TimeOffForm(forms.Form):
-    first_day = forms.DateField(
-        label=_("First day"), widget=forms.DateInput(attrs={"type": "date"})
-    )
-    last_day = forms.DateField(label=_("Last day"), widget=forms.DateInput(attrs={"type": "date"}))
+    first_day = _date(_("First day"))
+    last_day = _date(_("Last day"))
     reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
 
 

@@ -8,16 +8,18 @@ service validates the rows again and saves all of them or none).
 import csv
 import io
 import itertools
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from .models import LineupItem, ProductKind
-from .services import LineupRowsInvalid, RowError
 
 MAX_ROWS = 500
 MAX_BYTES = 5 * 1024 * 1024
+MAX_UNPACKED_BYTES = 20 * 1024 * 1024
 MAX_DIGITS = 12  # before the decimal point; the widest column (prices) holds 10
 
 # Column → the header spellings teams use for it (compared case- and space-insensitively).
@@ -53,6 +55,28 @@ KINDS: dict[str, str] = {
     "秒杀": ProductKind.FLASH,
     "秒杀款": ProductKind.FLASH,
 }
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad cell of an imported or submitted lineup; rows count from 1 like a sheet's."""
+
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return _("Row %(row)s, %(column)s: %(message)s") % {
+            "row": self.row,
+            "column": self.column,
+            "message": self.message,
+        }
+
+
+class LineupRowsInvalid(ValidationError):
+    def __init__(self, errors: list[RowError]):
+        self.row_errors = errors
+        super().__init__([str(error) for error in errors], code="rows")
 
 
 @dataclass(frozen=True)
@@ -94,12 +118,31 @@ def _csv_rows(content: bytes) -> list[list[object]]:
         raise LineupRowsInvalid(
             [RowError(0, _("file"), _("The file is not UTF-8 or GB18030 text."))]
         )
-    return list(csv.reader(io.StringIO(text)))
+    try:
+        return list(itertools.islice(csv.reader(io.StringIO(text)), MAX_ROWS + 2))
+    except csv.Error as error:
+        raise LineupRowsInvalid(
+            [
+                RowError(
+                    0, _("file"), _("The file is not readable CSV: %(error)s") % {"error": error}
+                )
+            ]
+        ) from error
 
 
 def _xlsx_rows(content: bytes) -> list[list[object]]:
     from openpyxl import load_workbook
 
+    # An .xlsx is a zip: a small file can unpack to gigabytes. Refuse that before reading.
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        unpacked = 0
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise LineupRowsInvalid(
+            [RowError(0, _("file"), _("The workbook unpacks to more than 20 MB."))]
+        )
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many types for a file that is not a workbook

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg import errors as psycopg_errors
 
-from . import eventlog, ingest, lock_objects, readiness, schedule, selectors
+from . import eventlog, ingest, lineup_import, lock_objects, readiness, schedule, selectors
 from .events import (
     crew_changed,
     lineup_changed,
@@ -30,6 +30,7 @@ from .events import (
     stream_status_changed,
     viewers_sampled,
 )
+from .lineup_import import LineupRowsInvalid, RowError
 from .models import (
     ApiToken,
     CalendarFeed,
@@ -951,26 +952,16 @@ def lineup_replace(
     return created
 
 
-@dataclass(frozen=True)
-class RowError:
-    """One bad cell of an imported or submitted lineup; rows count from 1 like a sheet's."""
-
-    row: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        return _("Row %(row)s, %(column)s: %(message)s") % {
-            "row": self.row,
-            "column": self.column,
-            "message": self.message,
-        }
-
-
-class LineupRowsInvalid(ValidationError):
-    def __init__(self, errors: list[RowError]):
-        self.row_errors = errors
-        super().__init__([str(error) for error in errors], code="rows")
+def lineup_import_file(
+    *, actor: User | None, stream: Stream, filename: str, content: bytes
+) -> list[LineupItem]:
+    """Replace a stream's lineup with a .csv or .xlsx sheet; the file is read only once the
+    person may change the lineup."""
+    _require(actor, "rooms.change_lineup", stream)
+    parsed = lineup_import.parse(filename=filename, content=content)
+    return lineup_replace(
+        actor=actor, stream=stream, rows=parsed.rows, row_numbers=parsed.row_numbers
+    )
 
 
 def _lineup_rows(

@@ -30,7 +30,7 @@ urlpatterns = [
         views.lineup_item_action,
         name="lineup-item-action",
     ),
-    path("plan/streams/<int:pk>/lineup/import/", views.lineup_import, name="lineup-import"),
+    path("plan/streams/<int:pk>/lineup/import/", views.lineup_upload, name="lineup-import"),
     path(
         "plan/streams/<int:pk>/lineup/apply-set/", views.lineup_apply_set, name="lineup-apply-set"
     ),

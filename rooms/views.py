@@ -18,8 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from . import eventlog, ical, readiness, schedule, selectors, services
-from . import lineup_import as lineup_import_module
+from . import eventlog, ical, lineup_import, readiness, schedule, selectors, services
 from .auth import SignInGuard
 from .forms import (
     ChannelForm,
@@ -37,6 +36,7 @@ from .forms import (
     TemplateUseForm,
     TimeOffForm,
     WorkingHoursForm,
+    validate_planning_year,
 )
 from .models import (
     Channel,
@@ -47,7 +47,6 @@ from .models import (
     Platform,
     Stream,
     StreamStatus,
-    TimeOff,
     User,
     default_required_roles,
 )
@@ -292,7 +291,8 @@ def plan(request: HttpRequest) -> HttpResponse:
     view = "day" if request.GET.get("view") == "day" else "week"
     try:
         anchor = date.fromisoformat(request.GET.get("date", ""))
-    except ValueError:
+        validate_planning_year(anchor)
+    except (ValueError, ValidationError):
         anchor = timezone.now().astimezone(zone).date()
     first = anchor if view == "day" else anchor - timedelta(days=anchor.weekday())
     count = 1 if view == "day" else 7
@@ -620,16 +620,18 @@ def lineup_item_action(request: HttpRequest, pk: int, item_id: int) -> HttpRespo
 
 @login_required
 @require_POST
-def lineup_import(request: HttpRequest, pk: int) -> HttpResponse:
+def lineup_upload(request: HttpRequest, pk: int) -> HttpResponse:
     def handle(stream, forms_):
         form = forms_["import_form"] = LineupImportForm(request.POST, request.FILES)
         if not form.is_valid():
             return None
         upload = form.cleaned_data["file"]
         try:
-            parsed = lineup_import_module.parse(filename=upload.name, content=upload.read())
-            items = services.lineup_replace(
-                actor=request.user, stream=stream, rows=parsed.rows, row_numbers=parsed.row_numbers
+            items = services.lineup_import_file(
+                actor=request.user,
+                stream=stream,
+                filename=upload.name,
+                content=upload.read(lineup_import.MAX_BYTES + 1),
             )
         except ValidationError as error:
             form.add_error(None, _("Nothing was imported. Fix these and upload again:"))
@@ -821,7 +823,9 @@ def person_availability(request: HttpRequest, pk: int) -> HttpResponse:
                     messages.success(request, _("Time off added."))
                     return redirect("person-availability", person.pk)
             elif request.POST.get("form") == "remove-off":
-                time_off = get_object_or_404(TimeOff, pk=request.POST.get("id"), person=person)
+                time_off = person.time_off.filter(pk=_int_or_none(request.POST.get("id"))).first()
+                if time_off is None:
+                    raise Http404
                 services.time_off_remove(actor=request.user, time_off=time_off)
                 messages.success(request, _("Time off removed."))
                 return redirect("person-availability", person.pk)
@@ -838,6 +842,10 @@ def person_availability(request: HttpRequest, pk: int) -> HttpResponse:
             "time_off": person.time_off.filter(last_day__gte=timezone.now().date()),
         },
     )
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() else None
 
 
 @login_required

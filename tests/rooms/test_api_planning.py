@@ -1041,3 +1041,16 @@ def test_a_producer_cannot_take_another_producer_off_a_studio(planning):
 
     assert response.status_code == 400
     assert set(planning.studio.members.all()) == {planning.producer, colleague}
+
+
+def test_a_crew_member_who_may_not_change_the_lineup_gets_403_before_the_file_is_read(planning):
+    agent = UserFactory(roles=[Role.CS_AGENT])
+    stream = StreamFactory(studio=planning.studio, planned_start=TUESDAY_7PM)
+    CrewAssignmentFactory(stream=stream, person=agent, role=CrewRole.CS_AGENT)
+
+    response = _client(agent).post(
+        f"/api/v1/streams/{stream.pk}/lineup/import",
+        {"file": SimpleUploadedFile("bad.csv", BAD_SHEET.encode(), content_type="text/csv")},
+    )
+
+    assert response.status_code == 403

@@ -1,4 +1,5 @@
 import io
+import zipfile
 from decimal import Decimal
 
 import pytest
@@ -283,3 +284,23 @@ def test_a_sheet_with_more_products_than_allowed_is_refused(monkeypatch):
         lineup_import.parse(filename="lineup.xlsx", content=content)
 
     assert raised.value.messages == ["Row 4, file: At most 2 products."]
+
+
+def test_a_csv_cell_too_large_for_the_reader_is_a_file_error_not_a_crash():
+    content = _csv("link number,product,type,regular price", "1," + "x" * 200_000 + ",hero,9")
+
+    with pytest.raises(LineupRowsInvalid) as raised:
+        lineup_import.parse(filename="lineup.csv", content=content)
+
+    assert _bad_cells(raised.value) == {(0, "file")}
+
+
+def test_a_workbook_that_unpacks_to_more_than_20_mb_is_refused_before_it_is_read():
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", b"a" * (21 * 1024 * 1024))
+
+    with pytest.raises(LineupRowsInvalid) as raised:
+        lineup_import.parse(filename="lineup.xlsx", content=packed.getvalue())
+
+    assert raised.value.messages == ["Row 0, file: The workbook unpacks to more than 20 MB."]

@@ -393,3 +393,42 @@ def test_a_studio_with_streams_is_kept_and_an_empty_one_deleted():
 
     assert "has streams" in refused
     assert list(producer.studios.all()) == [busy]
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("get", "/plan/", {"date": "0001-01-01"}),
+        ("get", "/plan/", {"date": "9999-12-31", "view": "week"}),
+        ("post", "/plan/streams/new/", {"planned_start": "9999-12-31T20:00"}),
+        ("get", "/plan/templates/{template}/", {"first_day": "0001-01-01"}),
+        (
+            "post",
+            "/people/{me}/availability/",
+            {"form": "off", "first_day": "2027-01-01", "last_day": "9999-12-31"},
+        ),
+        ("post", "/people/{me}/availability/", {"form": "remove-off", "id": "abc"}),
+    ],
+    ids=[
+        "calendar-year-1",
+        "calendar-year-9999",
+        "stream-9999",
+        "template-year-1",
+        "time-off-9999",
+        "remove-off-abc",
+    ],
+)
+def test_out_of_range_and_malformed_input_is_refused_not_an_error(method, path, data):
+    client, producer = _producer()
+    studio = StudioFactory(members=[producer])
+    template = StreamTemplateFactory(studio=studio)
+    url = path.format(template=template.pk, me=producer.pk)
+
+    response = getattr(client, method)(url, {"studio": studio.pk, **data})
+
+    assert response.status_code in (200, 400, 404)
+    assert producer.time_off.count() == 0
+    assert not Stream.objects.exists()
