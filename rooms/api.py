@@ -28,7 +28,7 @@ from rest_framework.views import APIView, exception_handler, set_rollback
 
 from . import eventlog, ingest, lineup_import, readiness, schedule, selectors, services
 from .auth import ApiTokenAuthentication, SignInGuard
-from .models import ApiToken, Channel, LineupSet, StreamTemplate, User
+from .models import ApiToken, Channel, StreamTemplate, User
 from .serializers import (
     ApiErrorSerializer,
     AuthTokenRequestSerializer,
@@ -680,7 +680,9 @@ class StreamLineupApplySetApi(PlanningApi, APIView):
 
 class LineupSetListApi(PlanningApi, generics.ListAPIView):
     serializer_class = LineupSetSerializer
-    queryset = LineupSet.objects.order_by("name")
+
+    def get_queryset(self):
+        return selectors.lineup_sets_for_user(self.request.user).order_by("name")
 
     @extend_schema(summary="Reusable lineups")
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -705,7 +707,9 @@ class LineupSetListApi(PlanningApi, generics.ListAPIView):
 
 class LineupSetDetailApi(PlanningApi, generics.RetrieveAPIView):
     serializer_class = LineupSetDetailSerializer
-    queryset = LineupSet.objects.prefetch_related("items")
+
+    def get_queryset(self):
+        return selectors.lineup_sets_for_user(self.request.user).prefetch_related("items")
 
     @extend_schema(summary="A reusable lineup and its products")
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -770,20 +774,10 @@ def _template_fields(form: TemplateRequestSerializer) -> dict:
 
 # With no repeat rule: just the first day, converted from the studio's wall clock the same
 # way as every occurrence of a rule.
-ONE_DAY = "FREQ=DAILY;COUNT=1"
-
-
 def _occurrence_starts(template: StreamTemplate, form) -> list:
-    return [
-        start
-        for start, _end in schedule.occurrences(
-            rule=form.validated_data.get("rule") or ONE_DAY,
-            first_day=form.validated_data["first_day"],
-            start_time=template.start_time,
-            duration=template.duration,
-            time_zone=template.studio.time_zone,
-        )
-    ]
+    return schedule.template_starts(
+        template, first_day=form.validated_data["first_day"], rule=form.validated_data.get("rule")
+    )
 
 
 class TemplatePreviewApi(PlanningApi, APIView):

@@ -139,6 +139,7 @@ RULE_PARTS = frozenset(
     {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "WKST", "BYSETPOS"}
 )
 RULE_FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY"})
+ONE_DAY = "FREQ=DAILY;COUNT=1"
 
 
 def occurrences(
@@ -203,6 +204,20 @@ def _rule_parts(rule: str, zone: ZoneInfo) -> str:
             raise _invalid(str(error)) from error
         parts["UNTIL"] = moment.astimezone(zone).strftime("%Y%m%dT%H%M%S")
     return ";".join(f"{name}={value}" for name, value in parts.items())
+
+
+def template_starts(template, *, first_day: date, rule: str | None) -> list[datetime]:
+    """When a template's streams would start: on `first_day` only, or by the repeat rule."""
+    return [
+        start
+        for start, _end in occurrences(
+            rule=rule or ONE_DAY,
+            first_day=first_day,
+            start_time=template.start_time,
+            duration=template.duration,
+            time_zone=template.studio.time_zone,
+        )
+    ]
 
 
 def _invalid(reason: str) -> ValidationError:

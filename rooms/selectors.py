@@ -18,6 +18,7 @@ from .models import (
     Channel,
     ChannelSecret,
     CrewAssignment,
+    LineupSet,
     Role,
     ScreenToken,
     Stream,
@@ -538,3 +539,10 @@ def streams_with_crew_for_user(user: User) -> QuerySet[Stream]:
     return stream_list_for_user(user).prefetch_related(
         Prefetch("crew", queryset=CrewAssignment.objects.select_related("person").order_by("pk"))
     )
+
+
+def lineup_sets_for_user(user: User) -> QuerySet[LineupSet]:
+    """Reusable lineups (prices, commission) are the producers' business."""
+    if user.is_superuser or user.groups.filter(name=Role.PRODUCER).exists():
+        return LineupSet.objects.all()
+    return LineupSet.objects.none()

@@ -217,9 +217,10 @@ def studio_delete(*, actor: User | None, studio: Studio) -> None:
 def channel_delete(*, actor: User | None, channel: Channel) -> None:
     """Remove a channel that has never had a stream or received a platform event."""
     _require(actor, "rooms.change_channel", channel)
-    if channel.streams.exists() or channel.ingest_events.exists():
+    if channel.streams.exists() or channel.ingest_events.exists() or channel.templates.exists():
         raise ValidationError(
-            _("%(channel)s has streams or platform events and is kept.") % {"channel": channel}
+            _("%(channel)s has streams, templates or platform events and is kept.")
+            % {"channel": channel}
         )
     channel.delete()
 
@@ -926,6 +927,20 @@ def lineup_reorder(*, actor: User | None, stream: Stream, item_ids: Sequence[int
         lineup_changed(stream=stream, by=actor)
 
 
+def lineup_item_move(*, actor: User | None, item: LineupItem, step: int) -> None:
+    """Move a product one place up (-1) or down (+1) the running order; at an end, stay."""
+    with transaction.atomic():
+        stream = _lineup_stream(actor, item.stream_id)
+        order = list(stream.lineup.order_by("position"))
+        index = next(i for i, other in enumerate(order) if other.pk == item.pk)
+        swap = index + step
+        if step not in (-1, 1) or not 0 <= swap < len(order):
+            return
+        order[index], order[swap] = order[swap], order[index]
+        _renumber(order)
+        lineup_changed(stream=stream, by=actor)
+
+
 def _renumber(items: Sequence[LineupFields]) -> None:
     # Positions are unique per lineup but checked at commit, so they can be swapped freely.
     for position, item in enumerate(items, start=1):
@@ -1018,6 +1033,7 @@ def lineup_set_save(
 
 def lineup_set_from_stream(*, actor: User, stream: Stream, name: str) -> LineupSet:
     """Keep a stream's lineup as a reusable set."""
+    _require(actor, "rooms.view_stream", stream)
     return lineup_set_save(
         actor=actor,
         name=name,

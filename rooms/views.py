@@ -43,7 +43,6 @@ from .models import (
     CrewAssignment,
     CrewRole,
     LineupItem,
-    LineupSet,
     Platform,
     Stream,
     StreamStatus,
@@ -397,8 +396,15 @@ def stream_edit(request: HttpRequest, pk: int) -> HttpResponse:
         initial=StreamForm.initial_for(stream),
     )
     if request.method == "POST" and form.is_valid():
+        # Only what the form changed: it works to the minute, and an untouched start with
+        # seconds must not count as a move (a live stream cannot be moved).
+        changes = {
+            name: value
+            for name, value in form.plan().items()
+            if value != _to_the_minute(getattr(stream, name))
+        }
         try:
-            services.stream_update(actor=request.user, stream=stream, **form.plan())
+            services.stream_update(actor=request.user, stream=stream, **changes)
         except (ValidationError, PermissionDenied) as error:
             _add_errors(
                 form, error if isinstance(error, ValidationError) else ValidationError(str(error))
@@ -407,6 +413,10 @@ def stream_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Plan saved."))
             return redirect("stream-plan", stream.pk)
     return render(request, "rooms/stream_form.html", {"form": form, "stream": stream})
+
+
+def _to_the_minute(value: object) -> object:
+    return value.replace(second=0, microsecond=0) if isinstance(value, datetime) else value
 
 
 @login_required
@@ -607,12 +617,10 @@ def lineup_item_action(request: HttpRequest, pk: int, item_id: int) -> HttpRespo
         if action == "remove":
             services.lineup_item_remove(actor=request.user, item=item)
             return _("Product removed.")
-        order = list(stream.lineup.order_by("position").values_list("pk", flat=True))
-        index = order.index(item.pk)
-        swap = index - 1 if action == "up" else index + 1
-        if action in ("up", "down") and 0 <= swap < len(order):
-            order[index], order[swap] = order[swap], order[index]
-            services.lineup_reorder(actor=request.user, stream=stream, item_ids=order)
+        if action in ("up", "down"):
+            services.lineup_item_move(
+                actor=request.user, item=item, step=-1 if action == "up" else 1
+            )
         return _("Lineup reordered.")
 
     return _plan_action(request, pk, handle)
@@ -686,7 +694,7 @@ def templates(request: HttpRequest) -> HttpResponse:
         "rooms/templates.html",
         {
             "templates": selectors.templates_for_user(request.user),
-            "lineup_sets": LineupSet.objects.prefetch_related("items"),
+            "lineup_sets": selectors.lineup_sets_for_user(request.user).prefetch_related("items"),
         },
     )
 
@@ -745,16 +753,11 @@ def template_use(request: HttpRequest, pk: int) -> HttpResponse:
     preview, created = None, None
     if form.is_bound and form.is_valid():
         try:
-            starts = [
-                start
-                for start, _end in schedule.occurrences(
-                    rule=form.cleaned_data["rrule"],
-                    first_day=form.cleaned_data["first_day"],
-                    start_time=template.start_time,
-                    duration=template.duration,
-                    time_zone=template.studio.time_zone,
-                )
-            ]
+            starts = schedule.template_starts(
+                template,
+                first_day=form.cleaned_data["first_day"],
+                rule=form.cleaned_data["rrule"],
+            )
             if request.method == "POST" and "create" in request.POST:
                 chosen = set(request.POST.getlist("start"))
                 starts = [s for s in starts if s.isoformat() in chosen]

@@ -1109,7 +1109,7 @@ def test_a_negative_live_price_for_one_product_is_a_validation_error():
 
 def test_a_lineup_kept_as_a_set_is_copied_onto_another_stream():
     producer = UserFactory(roles=[Role.PRODUCER])
-    source = _stream(_at(1, 20))
+    source = _stream(_at(1, 20), studio=StudioFactory(members=[producer]))
     LineupItemFactory(stream=source, name="Thermal mug", link_number=3)
     LineupItemFactory(stream=source, name="Oolong tea", link_number=1)
     target = _stream(_at(2, 20))

@@ -432,3 +432,37 @@ def test_out_of_range_and_malformed_input_is_refused_not_an_error(method, path, 
     assert response.status_code in (200, 400, 404)
     assert producer.time_off.count() == 0
     assert not Stream.objects.exists()
+
+
+def test_products_move_up_and_down_the_running_order_from_the_plan_page():
+    client, producer = _producer()
+    stream = _night_show(StudioFactory(members=[producer]))
+    first, second = (LineupItemFactory(stream=stream, name=name) for name in ("Mask", "Serum"))
+
+    client.post(f"/plan/streams/{stream.pk}/lineup/{second.pk}/", {"action": "up"})
+    client.post(f"/plan/streams/{stream.pk}/lineup/{second.pk}/", {"action": "up"})
+
+    assert list(stream.lineup.order_by("position").values_list("name", flat=True)) == [
+        "Serum",
+        "Mask",
+    ]
+
+
+def test_editing_only_the_title_of_a_live_stream_whose_start_has_seconds_is_not_a_move():
+    client, producer = _producer()
+    start = datetime(2026, 12, 1, 20, 0, 30, tzinfo=SHANGHAI)
+    stream = StreamFactory(
+        studio=StudioFactory(members=[producer]),
+        planned_start=start,
+        planned_end=start + timedelta(hours=3),
+        status="live",
+    )
+    form = client.get(f"/plan/streams/{stream.pk}/edit/").context["form"]
+    data = {name: form[name].value() for name in form.fields}
+
+    response = client.post(f"/plan/streams/{stream.pk}/edit/", {**data, "title": "Renamed"})
+    stream.refresh_from_db()
+
+    assert response.status_code == 302
+    assert stream.title == "Renamed"
+    assert stream.planned_start == start
