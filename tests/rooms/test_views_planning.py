@@ -437,7 +437,7 @@ def test_out_of_range_and_malformed_input_is_refused_not_an_error(method, path, 
 def test_products_move_up_and_down_the_running_order_from_the_plan_page():
     client, producer = _producer()
     stream = _night_show(StudioFactory(members=[producer]))
-    first, second = (LineupItemFactory(stream=stream, name=name) for name in ("Mask", "Serum"))
+    _first, second = (LineupItemFactory(stream=stream, name=name) for name in ("Mask", "Serum"))
 
     client.post(f"/plan/streams/{stream.pk}/lineup/{second.pk}/", {"action": "up"})
     client.post(f"/plan/streams/{stream.pk}/lineup/{second.pk}/", {"action": "up"})
