@@ -5,6 +5,51 @@ import django.contrib.postgres.constraints
 from django.db import migrations
 
 
+def resolve_overlaps(apps, schema_editor):
+    """Plans made before double-booking was refused may overlap. Buffers go first (the
+    planned windows alone may not clash); a person still on two overlapping streams keeps
+    the earlier one; two streams still sharing a studio must be resolved by hand."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE rooms_stream AS s SET setup_before = '0', teardown_after = '0', "
+            "booked = tstzrange(s.planned_start, s.planned_end, '[)') "
+            "WHERE EXISTS (SELECT 1 FROM rooms_stream AS o WHERE o.studio_id = s.studio_id "
+            "AND o.id <> s.id AND o.booked && s.booked)"
+        )
+        cursor.execute(
+            "SELECT a.id, a.title, b.id, b.title FROM rooms_stream AS a "
+            "JOIN rooms_stream AS b ON a.studio_id = b.studio_id AND a.id < b.id "
+            "AND a.booked && b.booked"
+        )
+        clashing = cursor.fetchall()
+        if clashing:
+            listed = "; ".join(f"#{a} {ta!r} and #{b} {tb!r}" for a, ta, b, tb in clashing)
+            raise RuntimeError(
+                f"These streams share a studio at the same time; move or delete one of each "
+                f"pair, then migrate again: {listed}"
+            )
+        cursor.execute(
+            "UPDATE rooms_crewassignment AS c SET buffer_before = '0', buffer_after = '0', "
+            "booked = tstzrange(s.planned_start, s.planned_end, '[)') "
+            "FROM rooms_stream AS s WHERE s.id = c.stream_id AND EXISTS ("
+            "SELECT 1 FROM rooms_crewassignment AS o WHERE o.person_id = c.person_id "
+            "AND o.stream_id <> c.stream_id AND o.booked && c.booked)"
+        )
+        cursor.execute(
+            "DELETE FROM rooms_crewassignment AS c USING rooms_crewassignment AS o, "
+            "rooms_stream AS cs, rooms_stream AS os "
+            "WHERE o.person_id = c.person_id AND o.stream_id <> c.stream_id "
+            "AND o.booked && c.booked AND cs.id = c.stream_id AND os.id = o.stream_id "
+            "AND (cs.planned_start, cs.id) > (os.planned_start, os.id) "
+            "RETURNING c.person_id, c.stream_id"
+        )
+        for person_id, stream_id in cursor.fetchall():
+            print(f"\n  person #{person_id} taken off stream #{stream_id}: booked elsewhere then")
+        # Fire the deferred foreign-key checks now: the table is altered next, in this
+        # transaction, and PostgreSQL refuses that while trigger events are pending.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -24,6 +69,7 @@ class Migration(migrations.Migration):
             ],
             reverse_sql=migrations.RunSQL.noop,
         ),
+        migrations.RunPython(resolve_overlaps, migrations.RunPython.noop),
         migrations.AlterField(
             model_name='crewassignment',
             name='booked',
