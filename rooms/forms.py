@@ -1,5 +1,5 @@
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -99,8 +99,17 @@ class StreamForm(forms.Form):
         studio = data.get("studio")
         if studio and data.get("planned_start") and data.get("planned_end"):
             zone = ZoneInfo(studio.time_zone)
-            data["planned_start"] = data["planned_start"].replace(tzinfo=zone)
-            data["planned_end"] = data["planned_end"].replace(tzinfo=zone)
+            for name in ("planned_start", "planned_end"):
+                wall = data[name]
+                aware = wall.replace(tzinfo=zone)
+                # A time skipped when the clocks go forward would silently move by an hour.
+                if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+                    self.add_error(
+                        name,
+                        _("%(time)s does not exist in %(zone)s: the clocks change then.")
+                        % {"time": f"{wall:%Y-%m-%d %H:%M}", "zone": studio.time_zone},
+                    )
+                data[name] = aware
         return data
 
     def plan(self) -> dict:

@@ -219,7 +219,11 @@ class CalendarDay:
 
 
 def _percent(moment: datetime, day_start: datetime) -> float:
-    return max(0.0, min(100.0, (moment - day_start).total_seconds() / 60 / DAY_MINUTES * 100))
+    """Where a moment falls in the column, by the studio's wall clock: on the night the
+    clocks change, 20:00 is still drawn at 20:00."""
+    local = moment.astimezone(day_start.tzinfo).replace(tzinfo=None)
+    minutes = (local - day_start.replace(tzinfo=None)).total_seconds() / 60
+    return max(0.0, min(100.0, minutes / DAY_MINUTES * 100))
 
 
 def _calendar_days(

@@ -466,3 +466,38 @@ def test_editing_only_the_title_of_a_live_stream_whose_start_has_seconds_is_not_
     assert response.status_code == 302
     assert stream.title == "Renamed"
     assert stream.planned_start == start
+
+
+def test_a_start_time_skipped_when_the_clocks_go_forward_is_refused():
+    client, producer = _producer()
+    studio = StudioFactory(members=[producer], time_zone="Europe/London")
+
+    response = client.post(
+        "/plan/streams/new/",
+        {
+            "title": "Night owls",
+            "studio": studio.pk,
+            "channel": ChannelFactory().pk,
+            "planned_start": "2027-03-28T01:30",
+            "planned_end": "2027-03-28T04:00",
+            "setup_minutes": 0,
+            "teardown_minutes": 0,
+        },
+    )
+
+    assert response.status_code == 200
+    assert "2027-03-28 01:30 does not exist in Europe/London" in response.content.decode()
+    assert not Stream.objects.exists()
+
+
+def test_on_the_night_the_clocks_change_a_show_is_drawn_at_its_wall_clock_time():
+    client, producer = _producer()
+    studio = StudioFactory(members=[producer], time_zone="Europe/London")
+    # Saturday's column runs to 06:00 on Sunday; at 01:00 the clocks go forward.
+    start = datetime(2027, 3, 28, 3, 0, tzinfo=ZoneInfo("Europe/London"))
+    StreamFactory(studio=studio, planned_start=start, planned_end=start + timedelta(hours=2))
+
+    page = client.get(f"/plan/?studio={studio.pk}&view=day&date=2027-03-27").content.decode()
+
+    # 03:00 is drawn 21 hours below 06:00 (87.5 %), though only 20 hours have passed.
+    assert 'data-top="87.500"' in page
