@@ -6,7 +6,17 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from .models import Channel, CrewRole, LineupItem, LineupSet, Stream, Studio, User, Weekday
+from .models import (
+    LINEUP_FIELD_NAMES,
+    Channel,
+    CrewRole,
+    LineupItem,
+    LineupSet,
+    Stream,
+    Studio,
+    User,
+    Weekday,
+)
 from .schedule import Hours
 
 
@@ -168,18 +178,7 @@ class CrewAssignForm(forms.Form):
 class LineupItemForm(forms.ModelForm):
     class Meta:
         model = LineupItem
-        fields = [
-            "link_number",
-            "sku",
-            "name",
-            "kind",
-            "regular_price",
-            "live_price",
-            "stock",
-            "per_buyer_limit",
-            "commission_rate",
-            "notes",
-        ]
+        fields = LINEUP_FIELD_NAMES
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -463,6 +463,21 @@ class LineupFields(models.Model):
         return f"#{self.link_number} {self.name}"
 
 
+# The fields a lineup row has, wherever it lives (a stream's lineup, a set, a form, a sheet).
+LINEUP_FIELD_NAMES = (
+    "link_number",
+    "sku",
+    "name",
+    "kind",
+    "regular_price",
+    "live_price",
+    "stock",
+    "per_buyer_limit",
+    "commission_rate",
+    "notes",
+)
+
+
 def _lineup_constraints(owner: str, prefix: str) -> list:
     return [
         models.UniqueConstraint(

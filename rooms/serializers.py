@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from . import ingest
 from .models import (
+    LINEUP_FIELD_NAMES,
     Channel,
     CrewAssignment,
     CrewRole,
@@ -25,7 +26,6 @@ from .models import (
     Weekday,
     WorkingHours,
 )
-from .services import LINEUP_FIELDS
 
 
 class AuthTokenRequestSerializer(serializers.Serializer):
@@ -354,7 +354,7 @@ class LineupItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LineupItem
-        fields = ["id", "position", *LINEUP_FIELDS]
+        fields = ["id", "position", *LINEUP_FIELD_NAMES]
         read_only_fields = ["id", "position"]
         extra_kwargs = {"link_number": {"required": False}}
 
@@ -362,7 +362,7 @@ class LineupItemSerializer(serializers.ModelSerializer):
 class LineupSetItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = LineupSetItem
-        fields = ["id", "position", *LINEUP_FIELDS]
+        fields = ["id", "position", *LINEUP_FIELD_NAMES]
         read_only_fields = ["id", "position"]
 
 

@@ -32,6 +32,7 @@ from .events import (
 )
 from .lineup_import import LineupRowsInvalid, RowError
 from .models import (
+    LINEUP_FIELD_NAMES,
     ApiToken,
     CalendarFeed,
     Channel,
@@ -844,19 +845,6 @@ def streams_from_template(
 
 # --- Lineup ------------------------------------------------------------------------------
 
-LINEUP_FIELDS = (
-    "link_number",
-    "sku",
-    "name",
-    "kind",
-    "regular_price",
-    "live_price",
-    "stock",
-    "per_buyer_limit",
-    "commission_rate",
-    "notes",
-)
-
 
 def _lineup_stream(actor: User | None, stream_id: int) -> Stream:
     stream = lock_objects.stream_for_update(stream_id)
@@ -892,7 +880,7 @@ def lineup_item_add(*, actor: User | None, stream: Stream, **fields) -> LineupIt
 
 
 def lineup_item_update(*, actor: User | None, item: LineupItem, **fields) -> LineupItem:
-    unknown = set(fields) - set(LINEUP_FIELDS)
+    unknown = set(fields) - set(LINEUP_FIELD_NAMES)
     if unknown:
         raise ValueError(f"lineup_item_update cannot change {sorted(unknown)}")
     with transaction.atomic():
@@ -1038,7 +1026,7 @@ def lineup_set_from_stream(*, actor: User, stream: Stream, name: str) -> LineupS
         actor=actor,
         name=name,
         rows=[
-            {name_: getattr(item, name_) for name_ in LINEUP_FIELDS}
+            {name_: getattr(item, name_) for name_ in LINEUP_FIELD_NAMES}
             for item in stream.lineup.order_by("position")
         ],
     )
@@ -1052,7 +1040,7 @@ def lineup_set_apply(
         actor=actor,
         stream=stream,
         rows=[
-            {name: getattr(item, name) for name in LINEUP_FIELDS}
+            {name: getattr(item, name) for name in LINEUP_FIELD_NAMES}
             for item in lineup_set.items.order_by("position")
         ],
     )

@@ -1,5 +1,6 @@
 """Web screens of the rooms app: the stream list and a stream's live event feed."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -472,6 +473,20 @@ def _render_plan(request, stream, can_change, forms_, status=200) -> HttpRespons
     )
 
 
+def _submit(forms_: dict, key: str, form, call: Callable[[dict], object], done: str) -> str | None:
+    """Validate one of the plan page's forms and run its service; on a refusal the form
+    carries the service's message back to the page."""
+    forms_[key] = form
+    if not form.is_valid():
+        return None
+    try:
+        call(form.cleaned_data)
+    except ValidationError as error:
+        _add_errors(form, error)
+        return None
+    return done
+
+
 def _plan_action(request, pk, handle) -> HttpResponse:
     """Run one change from the plan page; on a refusal show the page with the message."""
     stream = _stream_or_404(request, pk)
@@ -562,17 +577,15 @@ def stream_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def stream_readiness_override(request: HttpRequest, pk: int) -> HttpResponse:
     def handle(stream, forms_):
-        form = forms_["override_form"] = ReadinessOverrideForm(request.POST)
-        if not form.is_valid():
-            return None
-        try:
-            services.readiness_override(
-                actor=request.user, stream=stream, reason=form.cleaned_data["reason"]
-            )
-        except ValidationError as error:
-            _add_errors(form, error)
-            return None
-        return _("Checklist overridden; the reason is on record.")
+        return _submit(
+            forms_,
+            "override_form",
+            ReadinessOverrideForm(request.POST),
+            lambda data: services.readiness_override(
+                actor=request.user, stream=stream, reason=data["reason"]
+            ),
+            _("Checklist overridden; the reason is on record."),
+        )
 
     return _plan_action(request, pk, handle)
 
@@ -594,18 +607,18 @@ def stream_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def lineup_add(request: HttpRequest, pk: int) -> HttpResponse:
     def handle(stream, forms_):
-        form = forms_["item_form"] = LineupItemForm(request.POST)
-        if not form.is_valid():
-            return None
-        fields = {
-            k: v for k, v in form.cleaned_data.items() if not (k == "link_number" and v is None)
-        }
-        try:
-            services.lineup_item_add(actor=request.user, stream=stream, **fields)
-        except ValidationError as error:
-            _add_errors(form, error)
-            return None
-        return _("Product added.")
+        # An empty link number means the next free one.
+        return _submit(
+            forms_,
+            "item_form",
+            LineupItemForm(request.POST),
+            lambda data: services.lineup_item_add(
+                actor=request.user,
+                stream=stream,
+                **{k: v for k, v in data.items() if not (k == "link_number" and v is None)},
+            ),
+            _("Product added."),
+        )
 
     return _plan_action(request, pk, handle)
 
@@ -658,13 +671,15 @@ def lineup_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def lineup_apply_set(request: HttpRequest, pk: int) -> HttpResponse:
     def handle(stream, forms_):
-        form = forms_["set_form"] = LineupSetChoiceForm(request.POST)
-        if not form.is_valid():
-            return None
-        services.lineup_set_apply(
-            actor=request.user, stream=stream, lineup_set=form.cleaned_data["lineup_set"]
+        return _submit(
+            forms_,
+            "set_form",
+            LineupSetChoiceForm(request.POST),
+            lambda data: services.lineup_set_apply(
+                actor=request.user, stream=stream, lineup_set=data["lineup_set"]
+            ),
+            _("Lineup replaced with the set."),
         )
-        return _("Lineup replaced with “%(name)s”.") % {"name": form.cleaned_data["lineup_set"]}
 
     return _plan_action(request, pk, handle)
 
@@ -673,17 +688,15 @@ def lineup_apply_set(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def lineup_save_set(request: HttpRequest, pk: int) -> HttpResponse:
     def handle(stream, forms_):
-        form = forms_["set_name_form"] = LineupSetNameForm(request.POST)
-        if not form.is_valid():
-            return None
-        try:
-            services.lineup_set_from_stream(
-                actor=request.user, stream=stream, name=form.cleaned_data["name"]
-            )
-        except ValidationError as error:
-            _add_errors(form, error)
-            return None
-        return _("Lineup saved as a set.")
+        return _submit(
+            forms_,
+            "set_name_form",
+            LineupSetNameForm(request.POST),
+            lambda data: services.lineup_set_from_stream(
+                actor=request.user, stream=stream, name=data["name"]
+            ),
+            _("Lineup saved as a set."),
+        )
 
     return _plan_action(request, pk, handle)
 
