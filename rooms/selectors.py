@@ -51,9 +51,13 @@ def stream_list_for_user(user: User) -> QuerySet[Stream]:
     if user.is_superuser:
         return streams
     visible = Q(pk__in=CrewAssignment.objects.filter(person=user).values("stream_id"))
-    if user.groups.filter(name__in=STUDIO_WIDE_ROLES).exists():
+    if sees_whole_studios(user):
         visible |= Q(studio__in=Studio.objects.filter(members=user).values("pk"))
     return streams.filter(visible)
+
+
+def sees_whole_studios(user: User) -> bool:
+    return user.is_superuser or user.groups.filter(name__in=STUDIO_WIDE_ROLES).exists()
 
 
 def stream_get_for_user(user: User, stream_id: int) -> Stream | None:

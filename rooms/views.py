@@ -286,11 +286,13 @@ def plan(request: HttpRequest) -> HttpResponse:
     studios = list(selectors.studios_for_user(request.user))
     people = list(selectors.people_for_user(request.user))
     person = _pick(people, request.GET.get("person"))
-    studio = (
-        None if person else (_pick(studios, request.GET.get("studio")) or (studios or [None])[0])
-    )
+    studio = None if person else _pick(studios, request.GET.get("studio"))
     if person is None and studio is None:
-        person = request.user
+        # Whoever plans or runs a whole studio starts on its week; everyone else on their own.
+        if studios and selectors.sees_whole_studios(request.user):
+            studio = studios[0]
+        else:
+            person = request.user
     zone = ZoneInfo(studio.time_zone if studio else person.time_zone)
     view = "day" if request.GET.get("view") == "day" else "week"
     try:

@@ -501,3 +501,14 @@ def test_on_the_night_the_clocks_change_a_show_is_drawn_at_its_wall_clock_time()
 
     # 03:00 is drawn 21 hours below 06:00 (87.5 %), though only 20 hours have passed.
     assert 'data-top="87.500"' in page
+
+
+def test_a_host_opening_the_plan_starts_on_their_own_streams():
+    host = UserFactory(roles=[Role.HOST], display_name="Xiao Mei")
+    StudioFactory(members=[host], name="Studio A")
+    client = Client()
+    client.force_login(host)
+
+    page = client.get("/plan/").content.decode()
+
+    assert "Xiao Mei's streams" in page
