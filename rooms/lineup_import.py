@@ -5,21 +5,17 @@ product. Parsing reports every bad cell by row and column; nothing is saved here
 service validates the rows again and saves all of them or none).
 """
 
-import csv
-import io
-import itertools
-import zipfile
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from . import sheets
 from .models import LineupItem, ProductKind
 
 MAX_ROWS = 500
-MAX_BYTES = 5 * 1024 * 1024
-MAX_UNPACKED_BYTES = 20 * 1024 * 1024
+MAX_BYTES = sheets.MAX_BYTES
 MAX_DIGITS = 12  # before the decimal point; the widest column (prices) holds 10
 
 # Column → the header spellings teams use for it (compared case- and space-insensitively).
@@ -96,66 +92,11 @@ _HEADERS = {
 
 def parse(*, filename: str, content: bytes) -> ParsedLineup:
     """Rows of a .csv or .xlsx lineup sheet, ready for `services.lineup_replace`."""
-    if len(content) > MAX_BYTES:
-        raise LineupRowsInvalid([RowError(0, _("file"), _("The file is larger than 5 MB."))])
-    if filename.lower().endswith(".xlsx"):
-        table = _xlsx_rows(content)
-    elif filename.lower().endswith(".csv"):
-        table = _csv_rows(content)
-    else:
-        raise LineupRowsInvalid([RowError(0, _("file"), _("Upload a .csv or .xlsx file."))])
+    try:
+        table = sheets.read_table(filename=filename, content=content, max_rows=MAX_ROWS + 2)
+    except sheets.SheetUnreadable as error:
+        raise LineupRowsInvalid([RowError(0, _("file"), str(error))]) from error
     return _rows(table)
-
-
-def _csv_rows(content: bytes) -> list[list[object]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise LineupRowsInvalid(
-            [RowError(0, _("file"), _("The file is not UTF-8 or GB18030 text."))]
-        )
-    try:
-        return list(itertools.islice(csv.reader(io.StringIO(text)), MAX_ROWS + 2))
-    except csv.Error as error:
-        raise LineupRowsInvalid(
-            [
-                RowError(
-                    0, _("file"), _("The file is not readable CSV: %(error)s") % {"error": error}
-                )
-            ]
-        ) from error
-
-
-def _xlsx_rows(content: bytes) -> list[list[object]]:
-    from openpyxl import load_workbook
-
-    # An .xlsx is a zip: a small file can unpack to gigabytes. Refuse that before reading.
-    try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            unpacked = sum(entry.file_size for entry in archive.infolist())
-    except (zipfile.BadZipFile, ValueError):
-        unpacked = 0
-    if unpacked > MAX_UNPACKED_BYTES:
-        raise LineupRowsInvalid(
-            [RowError(0, _("file"), _("The workbook unpacks to more than 20 MB."))]
-        )
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as error:  # openpyxl raises many types for a file that is not a workbook
-        raise LineupRowsInvalid(
-            [RowError(0, _("file"), _("The file is not a readable .xlsx workbook."))]
-        ) from error
-    try:
-        sheet = workbook.worksheets[0]
-        # One row past the limit is enough to say the sheet is too long.
-        rows = itertools.islice(sheet.iter_rows(values_only=True), MAX_ROWS + 2)
-        return [list(row) for row in rows]
-    finally:
-        workbook.close()
 
 
 def _rows(table: list[list[object]]) -> ParsedLineup:

@@ -6,7 +6,7 @@ import pytest
 from django.utils import translation
 from openpyxl import Workbook
 
-from rooms import lineup_import
+from rooms import lineup_import, sheets
 from rooms.models import ProductKind
 from rooms.services import LineupRowsInvalid
 
@@ -264,7 +264,7 @@ def test_a_file_that_is_not_a_lineup_is_refused_with_a_reason(filename, content,
 
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(monkeypatch):
-    monkeypatch.setattr(lineup_import, "MAX_BYTES", 64)
+    monkeypatch.setattr(sheets, "MAX_BYTES", 64)
     content = _csv("SKU,Product,Type,Regular price", *["MUG-01,Thermal mug,hero,59"] * 3)
 
     with pytest.raises(LineupRowsInvalid) as raised:
