@@ -1,4 +1,5 @@
-"""`python -m bench [ingest|fanout|catchup|crash|calendar ...] [options]`; all by default."""
+"""`python -m bench [ingest|fanout|catchup|crash|calendar|scriptdiff ...] [options]`; all by
+default."""
 
 import argparse
 import signal
@@ -7,7 +8,7 @@ import traceback
 
 from .harness import emit, log, prepare
 
-BENCHMARKS = ("ingest", "fanout", "catchup", "crash", "calendar")
+BENCHMARKS = ("ingest", "fanout", "catchup", "crash", "calendar", "scriptdiff")
 
 
 def main(argv: list[str]) -> int:
@@ -71,6 +72,10 @@ def main(argv: list[str]) -> int:
                 from . import calendar
 
                 calendar.run(env, requests=args.requests)
+            elif name == "scriptdiff":
+                from . import scriptdiff
+
+                scriptdiff.run(env, repeats=args.repeats * 40)
         except Exception as exc:
             failed = True
             traceback.print_exc()

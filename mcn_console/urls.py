@@ -24,5 +24,6 @@ urlpatterns = [
     path("admin/login/", RedirectView.as_view(url="/login/", query_string=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("", include("scripts.urls")),
     path("", include("rooms.urls")),
 ]

@@ -5,3 +5,20 @@ from django.utils.translation import gettext_lazy as _
 class ScriptsConfig(AppConfig):
     name = "scripts"
     verbose_name = _("Scripts and memorisation")
+
+    def ready(self) -> None:
+        from rooms import navigation
+        from rooms import readiness as stream_readiness
+        from rooms.models import Role
+
+        from . import readiness
+
+        stream_readiness.register(readiness.script_locked, order=30)
+        navigation.register(
+            navigation.NavItem(
+                label=_("Scripts"),
+                url_name="scripts",
+                roles=frozenset({Role.PRODUCER, Role.HOST, Role.ROOM_OPERATOR}),
+                order=23,
+            )
+        )

@@ -1,0 +1,219 @@
+"""Scripts of a show: versions, segments (环节), lines with verbatim spans, and cues.
+
+A locked version is immutable: a PostgreSQL trigger (migration 0001) refuses any change to
+it or to anything in it, whatever path the write takes. New work goes into a new draft.
+"""
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from rooms.models import CrewRole, Stream, Studio
+
+
+class Script(models.Model):
+    """A show's script for one studio; its versions are the drafts and locked editions."""
+
+    studio = models.ForeignKey(Studio, on_delete=models.PROTECT, related_name="scripts")
+    title = models.CharField(_("title"), max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("script")
+        verbose_name_plural = _("scripts")
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    LOCKED = "locked", _("Locked")
+
+
+class ScriptVersion(models.Model):
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=VersionStatus.choices, default=VersionStatus.DRAFT
+    )
+    based_on = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(_("what changed"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    locked_at = models.DateTimeField(null=True, blank=True)
+    lint_override_reason = models.TextField(
+        _("why it was locked despite compliance errors"), blank=True
+    )
+
+    class Meta:
+        verbose_name = _("script version")
+        verbose_name_plural = _("script versions")
+        ordering = ["script", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["script", "number"], name="script_version_number"),
+            # At most one draft at a time: edits go to one place.
+            models.UniqueConstraint(
+                fields=["script"],
+                condition=Q(status="draft"),
+                name="script_one_draft",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(locked_at__isnull=False),
+                name="script_version_locked_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.script} v{self.number}"
+
+
+class Segment(models.Model):
+    """A part of the show (环节): planned duration, and a hard start when it must begin on
+    the clock (a flash sale announced for 21:00) rather than when the last one ends."""
+
+    version = models.ForeignKey(ScriptVersion, on_delete=models.CASCADE, related_name="segments")
+    key = models.UUIDField(default=uuid.uuid4, help_text=_("Same segment across versions."))
+    position = models.PositiveIntegerField()
+    title = models.CharField(_("segment"), max_length=200)
+    planned_duration = models.DurationField(_("planned duration"), default=timedelta(minutes=5))
+    hard_start = models.DurationField(
+        _("hard start after the show starts"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: starts when the previous segment ends (soft start)."),
+    )
+    link_number = models.PositiveIntegerField(_("product link number"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="segment_key_per_version"),
+            models.UniqueConstraint(
+                fields=["version", "position"],
+                name="segment_position_per_version",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Line(models.Model):
+    """What one role says (or does) at one point of a segment.
+
+    `verbatim` holds [start, end) character ranges of the text that must be said exactly:
+    prices, gift counts, compliance wording.
+    """
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="lines")
+    key = models.UUIDField(default=uuid.uuid4, help_text=_("Same line across versions."))
+    position = models.PositiveIntegerField()
+    role = models.CharField(_("role"), max_length=32, choices=CrewRole.choices)
+    text = models.TextField(_("line"))
+    direction = models.CharField(_("stage direction"), max_length=300, blank=True)
+    verbatim = models.JSONField(_("verbatim spans"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("line")
+        verbose_name_plural = _("lines")
+        ordering = ["segment", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "position"],
+                name="line_position_per_segment",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+        ]
+        indexes = [models.Index(fields=["key"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {self.text[:40]}"
+
+
+class CueKind(models.TextChoices):
+    """Product cues for the room operator (中控) and crew cues for the floor."""
+
+    PIN = "pin", _("Pin / explain (讲解)")
+    PRICE_CHANGE = "price_change", _("Price change (改价)")
+    COUPON = "coupon", _("Coupon (发券)")
+    LUCKY_BAG = "lucky_bag", _("Lucky bag (福袋)")
+    CHEER = "cheer", _("Cheer")
+    MUSIC = "music", _("Music")
+    CAMERA = "camera", _("Camera")
+
+
+PRODUCT_CUES = frozenset({CueKind.PIN, CueKind.PRICE_CHANGE, CueKind.COUPON, CueKind.LUCKY_BAG})
+
+
+class Cue(models.Model):
+    """Something a crew member does when a line is reached, anchored to that line."""
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="cues")
+    key = models.UUIDField(default=uuid.uuid4)
+    kind = models.CharField(_("cue"), max_length=16, choices=CueKind.choices)
+    crew_role = models.CharField(_("done by"), max_length=32, choices=CrewRole.choices)
+    link_number = models.PositiveIntegerField(_("product link number"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("cue")
+        verbose_name_plural = _("cues")
+        ordering = ["line", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_crew_role_display()})"
+
+
+class StreamScript(models.Model):
+    """The script a stream runs: its latest locked version when the stream goes live."""
+
+    stream = models.OneToOneField(Stream, on_delete=models.CASCADE, related_name="script_link")
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="streams")
+
+    class Meta:
+        verbose_name = _("stream script")
+        verbose_name_plural = _("stream scripts")
+
+    def __str__(self) -> str:
+        return f"{self.stream} · {self.script}"
+
+
+class ComplianceTerm(models.Model):
+    """A studio's own words for the compliance lint: more to refuse, or built-in ones that
+    are fine in its trade (a brand name with 最 in it)."""
+
+    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="compliance_terms")
+    term = models.CharField(_("term"), max_length=50)
+    allowed = models.BooleanField(
+        _("allowed"), default=False, help_text=_("Allowed: never flag it. Otherwise: refuse it.")
+    )
+
+    class Meta:
+        verbose_name = _("compliance term")
+        verbose_name_plural = _("compliance terms")
+        constraints = [
+            models.UniqueConstraint(fields=["studio", "term"], name="compliance_term_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.term

@@ -1,0 +1,36 @@
+"""The scripts capability's items on a stream's readiness checklist."""
+
+from collections.abc import Iterable
+
+from django.utils.translation import gettext as _
+
+from rooms.models import Stream
+from rooms.readiness import ReadinessItem
+
+from .models import StreamScript, VersionStatus
+
+
+def script_locked(stream: Stream) -> Iterable[ReadinessItem]:
+    """A stream that runs a script needs it locked, and no newer draft waiting: nobody goes
+    live on a stale script. A stream without a script runs from its lineup alone."""
+    link = StreamScript.objects.filter(stream=stream).select_related("script").first()
+    if link is None:
+        return
+    versions = list(link.script.versions.order_by("-number")[:2])
+    latest = versions[0]
+    locked = next((v for v in versions if v.status == VersionStatus.LOCKED), None)
+    if latest.status == VersionStatus.LOCKED:
+        detail = _("%(script)s v%(number)s") % {"script": link.script, "number": latest.number}
+    elif locked is not None:
+        detail = _("v%(draft)s is a draft newer than the locked v%(locked)s") % {
+            "draft": latest.number,
+            "locked": locked.number,
+        }
+    else:
+        detail = _("v%(draft)s is still a draft") % {"draft": latest.number}
+    yield ReadinessItem(
+        key="script:locked",
+        label=_("Script locked"),
+        done=latest.status == VersionStatus.LOCKED,
+        detail=detail,
+    )

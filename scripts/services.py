@@ -1,0 +1,344 @@
+"""Every write in the scripts app: scripts, their versions and what is in them."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from rooms.models import CrewRole, Stream, Studio, User
+
+from . import lock_objects, selectors, table
+from .models import (
+    PRODUCT_CUES,
+    Cue,
+    CueKind,
+    Line,
+    Script,
+    ScriptVersion,
+    Segment,
+    StreamScript,
+    VersionStatus,
+)
+
+
+def _require(actor: User | None, script: Script) -> None:
+    if actor is not None and not actor.has_perm("scripts.change_script", script):
+        raise PermissionDenied(_("You don't have permission to do this."))
+
+
+def _editable(actor: User | None, version_id: int) -> ScriptVersion:
+    version = lock_objects.version_for_update(version_id)
+    _require(actor, version.script)
+    if version.status == VersionStatus.LOCKED:
+        raise ValidationError(
+            _("Version %(number)s is locked; make a new draft to change the script.")
+            % {"number": version.number}
+        )
+    return version
+
+
+@transaction.atomic
+def script_create(*, actor: User | None, studio: Studio, title: str) -> Script:
+    """A new script with an empty first draft."""
+    if actor is not None and not actor.has_perm("rooms.change_template", studio):
+        raise PermissionDenied(_("You don't have permission to do this."))
+    script = Script(studio=studio, title=title, created_by=actor)
+    script.full_clean()
+    script.save()
+    ScriptVersion.objects.create(script=script, number=1, created_by=actor)
+    return script
+
+
+@transaction.atomic
+def script_draft(*, actor: User | None, script: Script, note: str = "") -> ScriptVersion:
+    """The script's draft: the open one, or a new one copied from the latest version, with
+    every segment, line and cue keeping its key so versions can be compared."""
+    _require(actor, script)
+    Script.objects.select_for_update().get(pk=script.pk)
+    draft = script.versions.filter(status=VersionStatus.DRAFT).first()
+    if draft is not None:
+        return draft
+    latest = script.versions.order_by("-number").first()
+    draft = ScriptVersion.objects.create(
+        script=script, number=latest.number + 1, based_on=latest, created_by=actor, note=note
+    )
+    _copy_content(latest, draft)
+    return draft
+
+
+def _copy_content(source: ScriptVersion, target: ScriptVersion) -> None:
+    segments = list(source.segments.order_by("position"))
+    copies = Segment.objects.bulk_create(
+        Segment(
+            version=target,
+            key=s.key,
+            position=s.position,
+            title=s.title,
+            planned_duration=s.planned_duration,
+            hard_start=s.hard_start,
+            link_number=s.link_number,
+            notes=s.notes,
+        )
+        for s in segments
+    )
+    by_old = {old.pk: new for old, new in zip(segments, copies, strict=True)}
+    lines = list(Line.objects.filter(segment__version=source).order_by("pk"))
+    line_copies = Line.objects.bulk_create(
+        Line(
+            segment=by_old[line.segment_id],
+            key=line.key,
+            position=line.position,
+            role=line.role,
+            text=line.text,
+            direction=line.direction,
+            verbatim=line.verbatim,
+        )
+        for line in lines
+    )
+    lines_by_old = {old.pk: new for old, new in zip(lines, line_copies, strict=True)}
+    Cue.objects.bulk_create(
+        Cue(
+            line=lines_by_old[cue.line_id],
+            key=cue.key,
+            kind=cue.kind,
+            crew_role=cue.crew_role,
+            link_number=cue.link_number,
+            note=cue.note,
+        )
+        for cue in Cue.objects.filter(line__segment__version=source)
+    )
+
+
+@transaction.atomic
+def segment_add(
+    *,
+    actor: User | None,
+    version: ScriptVersion,
+    title: str,
+    planned_duration: timedelta = timedelta(minutes=5),
+    hard_start: timedelta | None = None,
+    link_number: int | None = None,
+    notes: str = "",
+) -> Segment:
+    version = _editable(actor, version.pk)
+    last = version.segments.aggregate(position=Max("position"))["position"] or 0
+    segment = Segment(
+        version=version,
+        position=last + 1,
+        title=title,
+        planned_duration=planned_duration,
+        hard_start=hard_start,
+        link_number=link_number,
+        notes=notes,
+    )
+    segment.full_clean(validate_constraints=False)
+    segment.save()
+    return segment
+
+
+@transaction.atomic
+def line_add(
+    *,
+    actor: User | None,
+    segment: Segment,
+    role: str,
+    text: str,
+    direction: str = "",
+    verbatim: Sequence[Sequence[int]] = (),
+) -> Line:
+    _editable(actor, segment.version_id)
+    last = segment.lines.aggregate(position=Max("position"))["position"] or 0
+    line = Line(
+        segment=segment,
+        position=last + 1,
+        role=CrewRole(role),
+        text=text,
+        direction=direction,
+        verbatim=_spans(text, verbatim),
+    )
+    line.full_clean(validate_constraints=False)
+    line.save()
+    return line
+
+
+# Fields of a line that `line_update` may change.
+LINE_FIELDS = frozenset({"role", "text", "direction", "verbatim"})
+
+
+@transaction.atomic
+def line_update(*, actor: User | None, line: Line, **changes) -> Line:
+    unknown = set(changes) - LINE_FIELDS
+    if unknown:
+        raise ValueError(f"line_update cannot change {sorted(unknown)}")
+    _editable(actor, line.segment.version_id)
+    line = Line.objects.select_for_update().get(pk=line.pk)
+    old_text = line.text
+    for name, value in changes.items():
+        setattr(line, name, value)
+    if "text" in changes and "verbatim" not in changes:
+        # Spans point into the old text; keep those whose words are still there.
+        line.verbatim = _respan(line.verbatim, line.text, old_text)
+    line.verbatim = _spans(line.text, line.verbatim)
+    line.full_clean(validate_constraints=False)
+    line.save()
+    return line
+
+
+@transaction.atomic
+def line_remove(*, actor: User | None, line: Line) -> None:
+    _editable(actor, line.segment.version_id)
+    Line.objects.filter(pk=line.pk).delete()
+
+
+def _spans(text: str, spans: Sequence[Sequence[int]]) -> list[list[int]]:
+    cleaned = []
+    for span in spans:
+        if len(span) != 2 or not 0 <= span[0] < span[1] <= len(text):
+            raise ValidationError(
+                {
+                    "verbatim": _("A verbatim span must lie inside the line: %(span)s")
+                    % {"span": span}
+                }
+            )
+        cleaned.append([int(span[0]), int(span[1])])
+    return sorted(cleaned)
+
+
+def _respan(spans: list, new_text: str, old_text: str) -> list[list[int]]:
+    kept = []
+    for start, end in spans:
+        words = old_text[start:end]
+        found = new_text.find(words)
+        if words and found >= 0:
+            kept.append([found, found + len(words)])
+    return kept
+
+
+@transaction.atomic
+def cue_add(
+    *,
+    actor: User | None,
+    line: Line,
+    kind: str,
+    crew_role: str | None = None,
+    link_number: int | None = None,
+    note: str = "",
+) -> Cue:
+    """Anchor a cue to a line: product cues go to the room operator unless told otherwise,
+    crew cues to the floor controller."""
+    _editable(actor, line.segment.version_id)
+    kind = CueKind(kind)
+    if crew_role is None:
+        crew_role = CrewRole.ROOM_OPERATOR if kind in PRODUCT_CUES else CrewRole.FLOOR_CONTROLLER
+    if kind in PRODUCT_CUES and link_number is None:
+        raise ValidationError({"link_number": _("A product cue needs the product's link number.")})
+    cue = Cue(
+        line=line, kind=kind, crew_role=CrewRole(crew_role), link_number=link_number, note=note
+    )
+    cue.full_clean(validate_constraints=False)
+    cue.save()
+    return cue
+
+
+def version_lock(
+    *, actor: User | None, version: ScriptVersion, override_reason: str = ""
+) -> ScriptVersion:
+    """Lock a draft for rehearsal and air. Compliance errors stop it unless a reason to lock
+    anyway is given, which is kept on the version."""
+    with transaction.atomic():
+        version = _editable(actor, version.pk)
+        if not Line.objects.filter(segment__version=version).exists():
+            raise ValidationError(_("An empty script cannot be locked."))
+        findings = selectors.version_lint(version)
+        errors = [
+            f"{line}: {finding.message}"
+            for line, line_findings in findings.items()
+            for finding in line_findings
+            if finding.severity == "error"
+        ]
+        if errors and len(override_reason.strip()) < 5:
+            raise ValidationError(
+                [_("Compliance errors stop this version from locking:"), *errors[:20]],
+                code="lint",
+            )
+        version.status = VersionStatus.LOCKED
+        version.locked_by = actor
+        version.locked_at = timezone.now()
+        version.lint_override_reason = override_reason.strip() if errors else ""
+        version.save(update_fields=["status", "locked_by", "locked_at", "lint_override_reason"])
+    return version
+
+
+@transaction.atomic
+def stream_script_set(*, actor: User | None, stream: Stream, script: Script | None) -> None:
+    """Say which script a stream runs (or none: a stream may run from its lineup alone)."""
+    if actor is not None and not actor.has_perm("rooms.change_stream", stream):
+        raise PermissionDenied(_("You don't have permission to do this."))
+    if script is None:
+        StreamScript.objects.filter(stream=stream).delete()
+        return
+    if script.studio_id != stream.studio_id:
+        raise ValidationError(_("The script belongs to another studio."))
+    StreamScript.objects.update_or_create(stream=stream, defaults={"script": script})
+
+
+def script_import_file(
+    *, actor: User | None, script: Script, filename: str, content: bytes
+) -> ScriptVersion:
+    """Replace the script's draft with a 整场脚本 sheet (all of it, or nothing).
+
+    Segments with the same title as before, and within them each role's first, second, …
+    line, keep their keys, so the next diff shows what the sheet changed, line by line.
+    """
+    _require(actor, script)
+    segments = table.parse(filename=filename, content=content)
+    with transaction.atomic():
+        draft = script_draft(actor=actor, script=script)
+        draft = _editable(actor, draft.pk)
+        earlier = draft.based_on or draft
+        old_segments = {s.title: s for s in earlier.segments.all()}
+        old_lines: dict[tuple, Line] = {}
+        for line in Line.objects.filter(segment__version=earlier).order_by("position"):
+            ordinal = sum(1 for k in old_lines if k[:2] == (line.segment_id, line.role))
+            old_lines[(line.segment_id, line.role, ordinal)] = line
+        Segment.objects.filter(version=draft).delete()
+        for position, parsed in enumerate(segments, start=1):
+            before = old_segments.get(parsed.title)
+            segment = Segment.objects.create(
+                version=draft,
+                key=before.key if before else uuid.uuid4(),
+                position=position,
+                title=parsed.title,
+                planned_duration=parsed.planned_duration or timedelta(minutes=5),
+                link_number=parsed.link_number,
+                notes="\n".join(parsed.notes),
+            )
+            seen: dict[str, int] = {}
+            for line_position, parsed_line in enumerate(parsed.lines, start=1):
+                ordinal = seen.get(parsed_line.role, 0)
+                seen[parsed_line.role] = ordinal + 1
+                match = before and old_lines.get((before.pk, parsed_line.role, ordinal))
+                line = Line.objects.create(
+                    segment=segment,
+                    key=match.key if match else uuid.uuid4(),
+                    position=line_position,
+                    role=parsed_line.role,
+                    text=parsed_line.text,
+                    verbatim=parsed_line.verbatim,
+                )
+                Cue.objects.bulk_create(
+                    Cue(
+                        line=line,
+                        kind=cue.kind,
+                        crew_role=cue.crew_role,
+                        link_number=cue.link_number,
+                        note=cue.note,
+                    )
+                    for cue in parsed_line.cues
+                )
+    return draft

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("scripts/", views.script_list, name="scripts"),
+    path("scripts/<int:pk>/", views.script_detail, name="script"),
+    path("scripts/<int:pk>/import/", views.script_import, name="script-import"),
+    path("scripts/<int:pk>/draft/", views.script_draft, name="script-draft"),
+    path("scripts/<int:pk>/stream/", views.script_stream, name="script-stream"),
+    path("scripts/<int:pk>/diff/", views.script_diff, name="script-diff"),
+    path("scripts/<int:pk>/v<int:number>/lock/", views.version_lock, name="script-version-lock"),
+    path(
+        "scripts/<int:pk>/v<int:number>.<str:fmt>",
+        views.script_export,
+        name="script-export",
+    ),
+]
