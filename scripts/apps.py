@@ -7,12 +7,14 @@ class ScriptsConfig(AppConfig):
     verbose_name = _("Scripts and memorisation")
 
     def ready(self) -> None:
-        from rooms import navigation
+        from rooms import demo, navigation
         from rooms import readiness as stream_readiness
         from rooms.models import Role
 
+        from . import demo as scripts_demo
         from . import readiness
 
+        demo.register_seeder(scripts_demo.seed)
         stream_readiness.register(readiness.script_locked, order=30)
         navigation.register(
             navigation.NavItem(

@@ -21,7 +21,7 @@ class Script(models.Model):
     studio = models.ForeignKey(Studio, on_delete=models.PROTECT, related_name="scripts")
     title = models.CharField(_("title"), max_length=200)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
