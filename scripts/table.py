@@ -198,7 +198,9 @@ def _row(row: dict[str, str], number: int, segments: list[ParsedSegment]) -> lis
     if cues and first_line is None:
         errors.append(
             RowError(
-                number, LABELS["operator"], _("Cues need a host or co-host line in the same row.")
+                number,
+                LABELS["operator"],
+                _("Cues need a line (host, co-host or actor) in the same row."),
             )
         )
     elif first_line is not None:
