@@ -16,6 +16,7 @@ class ScriptsConfig(AppConfig):
 
         demo.register_seeder(scripts_demo.seed)
         stream_readiness.register(readiness.script_locked, order=30)
+        stream_readiness.register(readiness.actors_off_book, order=31)
         navigation.register(
             navigation.NavItem(
                 label=_("Scripts"),

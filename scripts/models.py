@@ -217,3 +217,56 @@ class ComplianceTerm(models.Model):
 
     def __str__(self) -> str:
         return self.term
+
+
+class LineProgress(models.Model):
+    """How well a person knows one line, as a spaced-repetition card (FSRS).
+
+    Keyed by the line's key, which lines keep from version to version: a new version costs
+    a person their progress only on the lines that changed, when they acknowledge it.
+    """
+
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="line_progress"
+    )
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="progress")
+    line_key = models.UUIDField()
+    card = models.JSONField(default=dict)
+    due = models.DateTimeField()
+    stability = models.FloatField(default=0)
+    reviews = models.PositiveIntegerField(default=0)
+    last_rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("line progress")
+        verbose_name_plural = _("line progress")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person", "script", "line_key"], name="line_progress_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} · {self.line_key}"
+
+
+class ScriptStudy(models.Model):
+    """The version of a script a person last acknowledged: what they learn from."""
+
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="script_studies"
+    )
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="studies")
+    acknowledged_version = models.PositiveIntegerField()
+    acknowledged_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("script study")
+        verbose_name_plural = _("script studies")
+        constraints = [
+            models.UniqueConstraint(fields=["person", "script"], name="script_study_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} · {self.script} v{self.acknowledged_version}"

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from rooms.models import Stream
 from rooms.readiness import ReadinessItem
 
+from . import memorise, selectors
 from .models import StreamScript, VersionStatus
 
 
@@ -33,4 +34,23 @@ def script_locked(stream: Stream) -> Iterable[ReadinessItem]:
         label=_("Script locked"),
         done=latest.status == VersionStatus.LOCKED,
         detail=detail,
+    )
+
+
+def actors_off_book(stream: Stream) -> Iterable[ReadinessItem]:
+    """Everyone with lines on the stream's crew knows all of them in the version that goes
+    on air (see `scripts.memorise` for what "knows" means)."""
+    version = selectors.stream_script_version(stream)
+    if version is None:
+        return
+    behind = []
+    for assignment in stream.crew.select_related("person").filter(role__in=memorise.SPEAKING_ROLES):
+        mastered, total = selectors.mastery(assignment.person, version, assignment.role)
+        if total and mastered < total:
+            behind.append(f"{assignment.person} {mastered * 100 // total}%")
+    yield ReadinessItem(
+        key="script:off_book",
+        label=_("Actors off-book"),
+        done=not behind,
+        detail=_("Still learning: %(who)s") % {"who": ", ".join(behind)} if behind else "",
     )

@@ -1,17 +1,22 @@
 """Reads for the scripts app."""
 
+import random
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import pairwise
 
 from rooms.models import Stream, User
 from rooms.selectors import stream_list_for_user
 
-from . import lint
-from .diff import LineText, SegmentText
+from . import lint, memorise
+from .diff import LineText, SegmentText, changed_keys_between, diff_versions
 from .models import (
+    PRODUCT_CUES,
     ComplianceTerm,
     Line,
+    LineProgress,
     Script,
+    ScriptStudy,
     ScriptVersion,
     Segment,
     StreamScript,
@@ -127,3 +132,176 @@ def streams_for_script(script: Script, user: User):
         .filter(studio_id=script.studio_id, status__in=["draft", "scheduled"])
         .order_by("planned_start")
     )
+
+
+# --- Memorisation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SheetEntry:
+    line: Line
+    pieces: list[Piece]
+    cue_role: str | None
+    cue_tail: str
+    product_moments: list
+    mastered: bool
+
+
+@dataclass(frozen=True)
+class SheetSegment:
+    segment: Segment
+    starts: timedelta
+    estimate: timedelta
+    entries: list[SheetEntry]
+
+
+def _ordered_lines(version: ScriptVersion) -> list[Line]:
+    return list(
+        Line.objects.filter(segment__version=version)
+        .select_related("segment")
+        .prefetch_related("cues")
+        .order_by("segment__position", "position")
+    )
+
+
+def memorisation_sheet(
+    version: ScriptVersion, role: str, *, person: User | None = None
+) -> list[SheetSegment]:
+    """One role's sheet: each of their lines in full after the tail of the line that cues
+    it, under segment headings with start times and estimated durations, verbatim spans
+    marked and product moments (pins, price changes, coupons, lucky bags) beside the line.
+    """
+    lines = _ordered_lines(version)
+    progress = _progress(person, version.script_id) if person else {}
+    segments: dict[int, list[SheetEntry]] = {}
+    previous: Line | None = None
+    for line in lines:
+        if line.role == role:
+            segments.setdefault(line.segment_id, []).append(
+                SheetEntry(
+                    line=line,
+                    pieces=line_pieces(line, []),
+                    cue_role=previous.get_role_display() if previous else None,
+                    cue_tail=previous.text[-memorise.CUE_TAIL_CHARS :] if previous else "",
+                    product_moments=[c for c in line.cues.all() if c.kind in PRODUCT_CUES],
+                    mastered=memorise.is_mastered(
+                        progress.get(line.key, {}), verbatim=bool(line.verbatim)
+                    ),
+                )
+            )
+        previous = line
+    result, starts = [], timedelta(0)
+    estimates: dict[int, timedelta] = {}
+    for line in lines:
+        estimates[line.segment_id] = estimates.get(line.segment_id, timedelta(0)) + (
+            memorise.speaking_time(line.text)
+        )
+    for segment in version.segments.order_by("position"):
+        begins = segment.hard_start if segment.hard_start is not None else starts
+        result.append(
+            SheetSegment(
+                segment=segment,
+                starts=begins,
+                estimate=estimates.get(segment.pk, timedelta(0)),
+                entries=segments.get(segment.pk, []),
+            )
+        )
+        starts = begins + segment.planned_duration
+    return result
+
+
+def crew_sheet(version: ScriptVersion, crew_role: str) -> list[tuple[Segment, list]]:
+    """A crew role's cues only, each with the tail of the line it fires on."""
+    sheet: dict[int, tuple[Segment, list]] = {}
+    for line in _ordered_lines(version):
+        for cue in line.cues.all():
+            if cue.crew_role == crew_role:
+                sheet.setdefault(line.segment_id, (line.segment, []))[1].append(
+                    (cue, line.get_role_display(), line.text[-memorise.CUE_TAIL_CHARS :])
+                )
+    return list(sheet.values())
+
+
+def _progress(person: User, script_id: int) -> dict:
+    return {
+        row.line_key: row.card
+        for row in LineProgress.objects.filter(person=person, script_id=script_id)
+    }
+
+
+def mastery(person: User, version: ScriptVersion, role: str) -> tuple[int, int]:
+    """(mastered, total) of the role's lines in this version for this person."""
+    progress = _progress(person, version.script_id)
+    lines = Line.objects.filter(segment__version=version, role=role).only("key", "verbatim")
+    total = mastered = 0
+    for line in lines:
+        total += 1
+        mastered += memorise.is_mastered(progress.get(line.key, {}), verbatim=bool(line.verbatim))
+    return mastered, total
+
+
+def practice_queue(
+    person: User, version: ScriptVersion, role: str, *, now, in_order: bool, seed: int = 0
+) -> list[Line]:
+    """The role's lines to practise: in running order, or most urgent first (never seen,
+    then due, verbatim lines before others), shuffled within equal urgency."""
+    lines = [line for line in _ordered_lines(version) if line.role == role]
+    if in_order:
+        return lines
+    rows = {
+        row.line_key: row
+        for row in LineProgress.objects.filter(person=person, script_id=version.script_id)
+    }
+    rng = random.Random(seed)
+    rng.shuffle(lines)
+
+    def urgency(line: Line):
+        row = rows.get(line.key)
+        never = row is None
+        due = row.due if row else now
+        return (not never, due > now, not line.verbatim, due)
+
+    return sorted(lines, key=urgency)
+
+
+def cue_before(version: ScriptVersion, line: Line) -> Line | None:
+    lines = _ordered_lines(version)
+    index = next(i for i, other in enumerate(lines) if other.pk == line.pk)
+    return lines[index - 1] if index else None
+
+
+def acknowledged_version(person: User, script: Script) -> int | None:
+    study = ScriptStudy.objects.filter(person=person, script=script).first()
+    return study.acknowledged_version if study else None
+
+
+def changes_for(person: User, script: Script, role: str) -> tuple[ScriptVersion | None, list]:
+    """What changed for this person since the version they acknowledged: their own lines
+    and the lines that cue them, across every version since, in the latest locked one."""
+    latest = script.versions.filter(status=VersionStatus.LOCKED).order_by("-number").first()
+    since = acknowledged_version(person, script)
+    if latest is None or since is None or since >= latest.number:
+        return latest, []
+    versions = list(
+        script.versions.filter(
+            number__gte=since, number__lte=latest.number, status=VersionStatus.LOCKED
+        ).order_by("number")
+    )
+    snapshots = [version_snapshot(v) for v in versions]
+    changed = changed_keys_between(snapshots)
+    relevant = _own_and_cue_keys(snapshots[-1], role) | _own_and_cue_keys(snapshots[0], role)
+    keys = changed & relevant
+    diff = diff_versions(snapshots[0], snapshots[-1])
+    return latest, [line for line in diff.lines_for(keys) if line.status != "unchanged"]
+
+
+def _own_and_cue_keys(snapshot, role: str) -> set[str]:
+    keys, previous = set(), None
+    for segment in snapshot:
+        for line in segment.lines:
+            if line.role == role:
+                keys.add(line.key)
+                if previous is not None:
+                    keys.add(previous.key)
+            previous = line
+    return keys

@@ -12,13 +12,15 @@ from django.utils.translation import gettext as _
 
 from rooms.models import CrewRole, Stream, Studio, User
 
-from . import lock_objects, selectors, table
+from . import lock_objects, memorise, selectors, table
 from .models import (
     PRODUCT_CUES,
     Cue,
     CueKind,
     Line,
+    LineProgress,
     Script,
+    ScriptStudy,
     ScriptVersion,
     Segment,
     StreamScript,
@@ -342,3 +344,64 @@ def script_import_file(
                     for cue in parsed_line.cues
                 )
     return draft
+
+
+# --- Memorisation ---------------------------------------------------------------------------
+
+
+def _may_study(actor: User, script: Script) -> None:
+    if not selectors.scripts_for_user(actor).filter(pk=script.pk).exists():
+        raise PermissionDenied(_("You don't have permission to do this."))
+
+
+@transaction.atomic
+def version_acknowledge(*, actor: User, script: Script, role: str) -> ScriptStudy:
+    """The person has read what changed for them up to the latest locked version. Their
+    progress is reset on their own lines that changed since the version they knew; every
+    other line keeps it."""
+    _may_study(actor, script)
+    latest, changes = selectors.changes_for(actor, script, role)
+    if latest is None:
+        raise ValidationError(_("No version of this script is locked yet."))
+    changed_own = [c.key for c in changes if c.role == role or c.old_role == role]
+    LineProgress.objects.filter(person=actor, script=script, line_key__in=changed_own).delete()
+    study, _created = ScriptStudy.objects.update_or_create(
+        person=actor,
+        script=script,
+        defaults={"acknowledged_version": latest.number, "acknowledged_at": timezone.now()},
+    )
+    return study
+
+
+@transaction.atomic
+def line_review(*, actor: User, line: Line, rating: int, now=None) -> LineProgress:
+    """Grade one recall of a line (1 again, 2 hard, 3 good, 4 easy) and schedule the next."""
+    version = line.segment.version
+    _may_study(actor, version.script)
+    if version.status != VersionStatus.LOCKED:
+        raise ValidationError(_("Practise a locked version; a draft can still change."))
+    if rating not in (1, 2, 3, 4):
+        raise ValidationError(_("Grade the recall from 1 (again) to 4 (easy)."))
+    now = now or timezone.now()
+    progress = (
+        LineProgress.objects.select_for_update()
+        .filter(person=actor, script=version.script, line_key=line.key)
+        .first()
+    )
+    card = memorise.review(progress.card if progress else {}, rating, now)
+    fields = {
+        "card": card.to_dict(),
+        "due": card.due,
+        "stability": card.stability or 0,
+        "last_rating": rating,
+    }
+    if progress is None:
+        progress = LineProgress.objects.create(
+            person=actor, script=version.script, line_key=line.key, reviews=1, **fields
+        )
+    else:
+        for name, value in fields.items():
+            setattr(progress, name, value)
+        progress.reviews += 1
+        progress.save()
+    return progress

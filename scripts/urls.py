@@ -9,6 +9,9 @@ urlpatterns = [
     path("scripts/<int:pk>/draft/", views.script_draft, name="script-draft"),
     path("scripts/<int:pk>/stream/", views.script_stream, name="script-stream"),
     path("scripts/<int:pk>/diff/", views.script_diff, name="script-diff"),
+    path("scripts/<int:pk>/sheet/", views.script_sheet, name="script-sheet"),
+    path("scripts/<int:pk>/practice/", views.script_practice, name="script-practice"),
+    path("scripts/<int:pk>/changes/", views.script_changes, name="script-changes"),
     path("scripts/<int:pk>/v<int:number>/lock/", views.version_lock, name="script-version-lock"),
     path(
         "scripts/<int:pk>/v<int:number>.<str:fmt>",

@@ -5,16 +5,18 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from rooms import sheets
+from rooms.models import CrewRole
 from rooms.selectors import studios_for_user
 
-from . import selectors, services, table
+from . import memorise, selectors, services, table
 from .diff import diff_versions
 from .forms import LockForm, ScriptCreateForm, ScriptImportForm, StreamScriptForm
-from .models import Script, ScriptVersion, StreamScript, VersionStatus
+from .models import Line, Script, ScriptVersion, StreamScript, VersionStatus
 
 
 def _script_or_404(request: HttpRequest, pk: int) -> Script:
@@ -181,5 +183,137 @@ def script_diff(request: HttpRequest, pk: int) -> HttpResponse:
             "diff": diff,
             "versions": script.versions.order_by("-number"),
             "locked": VersionStatus.LOCKED,
+        },
+    )
+
+
+# --- Memorisation ---------------------------------------------------------------------------
+
+
+def _role(request: HttpRequest) -> str:
+    raw = request.GET.get("role") or request.POST.get("role") or CrewRole.HOST
+    return raw if raw in CrewRole.values else CrewRole.HOST
+
+
+def _study_version(script: Script) -> ScriptVersion:
+    version = script.versions.filter(status=VersionStatus.LOCKED).order_by("-number").first()
+    if version is None:
+        raise Http404
+    return version
+
+
+@login_required
+def script_sheet(request: HttpRequest, pk: int) -> HttpResponse:
+    """A role's memorisation sheet (lines) or a crew role's cue sheet, on screen and for
+    print."""
+    script = _script_or_404(request, pk)
+    version = _version(script, request.GET.get("version"))
+    role = _role(request)
+    speaking = role in memorise.SPEAKING_ROLES
+    context = {
+        "script": script,
+        "version": version,
+        "role": role,
+        "role_label": CrewRole(role).label,
+        "roles": CrewRole.choices,
+        "speaking": speaking,
+    }
+    acknowledged = selectors.acknowledged_version(request.user, script)
+    context["changes_waiting"] = (
+        acknowledged is not None
+        and version.status == VersionStatus.LOCKED
+        and acknowledged < version.number
+    )
+    if speaking:
+        context["sheet"] = selectors.memorisation_sheet(version, role, person=request.user)
+        context["mastered"], context["total"] = selectors.mastery(request.user, version, role)
+    else:
+        context["crew_sheet"] = selectors.crew_sheet(version, role)
+    return render(request, "scripts/sheet.html", context)
+
+
+@login_required
+def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
+    """One card at a time: the cue, a hint, the line behind a reveal, and four grades."""
+    script = _script_or_404(request, pk)
+    version = _study_version(script)
+    role = _role(request)
+    acknowledged = selectors.acknowledged_version(request.user, script)
+    if acknowledged is not None and acknowledged < version.number:
+        return redirect(f"/scripts/{script.pk}/changes/?role={role}")
+    if request.method == "POST":
+        line_id = request.POST.get("line", "")
+        line = get_object_or_404(
+            Line, pk=int(line_id) if line_id.isdigit() else 0, segment__version=version
+        )
+        try:
+            services.line_review(
+                actor=request.user, line=line, rating=int(request.POST.get("rating") or 0)
+            )
+        except (ValidationError, ValueError) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+        if acknowledged is None:
+            services.version_acknowledge(actor=request.user, script=script, role=role)
+        order = request.POST.get("order", "due")
+        hint = request.POST.get("hint", "first")
+        done = int(request.POST.get("done", "0") or 0) + 1
+        return redirect(
+            f"/scripts/{script.pk}/practice/?role={role}&order={order}&hint={hint}&done={done}"
+        )
+    order = request.GET.get("order", "due")
+    hint = request.GET.get("hint", "first")
+    done = int(request.GET.get("done", "0") or 0) if request.GET.get("done", "").isdigit() else 0
+    queue = selectors.practice_queue(
+        request.user,
+        version,
+        role,
+        now=timezone.now(),
+        in_order=order == "order",
+        seed=done,
+    )
+    line = queue[done % len(queue)] if order == "order" and queue else (queue[0] if queue else None)
+    cue = selectors.cue_before(version, line) if line else None
+    mastered, total = selectors.mastery(request.user, version, role)
+    return render(
+        request,
+        "scripts/practice.html",
+        {
+            "script": script,
+            "version": version,
+            "role": role,
+            "roles": [(r.value, r.label) for r in memorise.SPEAKING_ROLES],
+            "line": line,
+            "pieces": selectors.line_pieces(line, []) if line else [],
+            "cue": cue,
+            "hint_text": memorise.hint(line.text, hint) if line else "",
+            "hint": hint,
+            "order": order,
+            "done": done,
+            "mastered": mastered,
+            "total": total,
+        },
+    )
+
+
+@login_required
+def script_changes(request: HttpRequest, pk: int) -> HttpResponse:
+    """What changed for this person since the version they acknowledged."""
+    script = _script_or_404(request, pk)
+    role = _role(request)
+    if request.method == "POST":
+        services.version_acknowledge(actor=request.user, script=script, role=role)
+        messages.success(request, _("Acknowledged. Changed lines start again; the rest is kept."))
+        return redirect(f"/scripts/{script.pk}/practice/?role={role}")
+    latest, changes = selectors.changes_for(request.user, script, role)
+    return render(
+        request,
+        "scripts/changes.html",
+        {
+            "script": script,
+            "latest": latest,
+            "since": selectors.acknowledged_version(request.user, script),
+            "changes": changes,
+            "role": role,
+            "role_label": CrewRole(role).label,
         },
     )

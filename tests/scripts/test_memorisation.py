@@ -1,0 +1,180 @@
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from rooms import readiness
+from rooms.models import CrewRole, Role
+from scripts import selectors, services
+from scripts.models import Line, LineProgress
+from tests.factories import CrewAssignmentFactory, StreamFactory, StudioFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "时间段,环节,链接号,主播话术,副播话术,中控操作"
+
+
+def _sheet(*rows: str) -> bytes:
+    return "\n".join([HEADER, *rows]).encode()
+
+
+V2 = _sheet(
+    "20:00-20:05,开场,,家人们晚上好,欢迎宝宝们,",
+    "20:05-20:15,面膜,1号,这款面膜【直播价9.9元】,真的假的？,上架1号讲解",
+    ",,,库存只有两千份,手慢无,",
+    "20:15-20:20,收尾,,感谢大家,下次见,",
+)
+
+
+@pytest.fixture
+def producer():
+    return UserFactory(roles=[Role.PRODUCER])
+
+
+@pytest.fixture
+def actor():
+    return UserFactory(roles=[Role.HOST], display_name="Xiao Mei")
+
+
+@pytest.fixture
+def script(producer, actor):
+    script = services.script_create(
+        actor=producer, studio=StudioFactory(members=[producer, actor]), title="Night"
+    )
+    return script
+
+
+def _lock(producer, script, content: bytes):
+    draft = services.script_import_file(
+        actor=producer, script=script, filename="s.csv", content=content
+    )
+    return services.version_lock(actor=producer, version=draft)
+
+
+def _learn(actor, version, role=CrewRole.HOST):
+    """Grade every line of the role good twice: graduated, stable for more than a day;
+    verbatim lines once more as easy."""
+    now = timezone.now()
+    for line in Line.objects.filter(segment__version=version, role=role):
+        for step, rating in enumerate((3, 3, 4, 4)):
+            services.line_review(
+                actor=actor, line=line, rating=rating, now=now + timedelta(days=step * 3)
+            )
+
+
+def test_graded_recalls_master_a_line_and_verbatim_lines_need_more(producer, actor, script):
+    version = _lock(producer, script, V2)
+    plain = Line.objects.get(segment__version=version, text="家人们晚上好")
+    verbatim = Line.objects.get(segment__version=version, text="这款面膜直播价9.9元")
+    now = timezone.now()
+
+    for line in (plain, verbatim):
+        services.line_review(actor=actor, line=line, rating=3, now=now)
+        services.line_review(actor=actor, line=line, rating=3, now=now + timedelta(minutes=10))
+
+    mastered, total = selectors.mastery(actor, version, CrewRole.HOST)
+    assert (mastered, total) == (1, 4)
+
+
+def test_an_actor_who_learnt_v2_sees_only_what_changed_for_them_in_v3_and_v4(
+    producer, actor, script
+):
+    v2 = _lock(producer, script, V2)
+    _learn(actor, v2)
+    services.version_acknowledge(actor=actor, script=script, role=CrewRole.HOST)
+    # v3: the co-host's cue line before the stock line changes, and an unrelated co-host line.
+    _lock(
+        producer,
+        script,
+        V2.replace("真的假的？".encode(), "真的吗？".encode()).replace(
+            "下次见".encode(), "明晚见".encode()
+        ),
+    )
+    # v4: the host's price changes by one character.
+    v4_sheet = (
+        V2.replace("真的假的？".encode(), "真的吗？".encode())
+        .replace("下次见".encode(), "明晚见".encode())
+        .replace("9.9元".encode(), "8.9元".encode())
+    )
+    v4 = _lock(producer, script, v4_sheet)
+
+    latest, changes = selectors.changes_for(actor, script, CrewRole.HOST)
+
+    assert latest == v4
+    assert sorted((c.role, c.new_text) for c in changes) == [
+        (CrewRole.CO_HOST, "真的吗？"),
+        (CrewRole.HOST, "这款面膜直播价8.9元"),
+    ]
+
+
+def test_acknowledging_resets_only_the_changed_lines(producer, actor, script):
+    v2 = _lock(producer, script, V2)
+    _learn(actor, v2)
+    services.version_acknowledge(actor=actor, script=script, role=CrewRole.HOST)
+    v3 = _lock(producer, script, V2.replace("9.9元".encode(), "8.9元".encode()))
+
+    services.version_acknowledge(actor=actor, script=script, role=CrewRole.HOST)
+
+    assert selectors.mastery(actor, v3, CrewRole.HOST) == (3, 4)
+    assert LineProgress.objects.filter(person=actor).count() == 3
+
+
+def test_the_sheet_shows_own_lines_after_the_tail_of_their_cue_with_verbatim_marked(
+    producer, actor, script
+):
+    version = _lock(producer, script, V2)
+    client = Client()
+    client.force_login(actor)
+
+    page = client.get(f"/scripts/{script.pk}/sheet/?role=co_host").content.decode()
+
+    assert "…这款面膜直播价9.9元" in page
+    assert "真的假的？" in page
+    assert '<p class="own-line">家人们晚上好' not in page  # only a cue tail on this sheet
+    assert "0 of 4 lines mastered" in page
+    assert version.number == 1
+
+
+def test_the_crew_sheet_lists_only_that_roles_cues(producer, actor, script):
+    _lock(producer, script, V2)
+    client = Client()
+    client.force_login(producer)
+
+    page = client.get(f"/scripts/{script.pk}/sheet/?role=room_operator").content.decode()
+
+    assert "上架1号讲解" in page
+    assert "家人们晚上好" not in page
+
+
+def test_the_stream_checklist_says_who_is_not_off_book(producer, actor, script):
+    version = _lock(producer, script, V2)
+    stream = StreamFactory(studio=script.studio)
+    CrewAssignmentFactory(stream=stream, person=actor, role=CrewRole.HOST)
+    services.stream_script_set(actor=producer, stream=stream, script=script)
+
+    before = {item.key: item for item in readiness.checklist(stream)}
+    _learn(actor, version)
+    after = {item.key: item for item in readiness.checklist(stream)}
+
+    assert before["script:off_book"].done is False
+    assert "Xiao Mei 0%" in before["script:off_book"].detail
+    assert after["script:off_book"].done is True
+
+
+def test_practising_through_the_screen_grades_the_line_shown(producer, actor, script):
+    version = _lock(producer, script, V2)
+    client = Client()
+    client.force_login(actor)
+
+    page = client.get(f"/scripts/{script.pk}/practice/?role=host&hint=first")
+    line = page.context["line"]
+    client.post(
+        f"/scripts/{script.pk}/practice/",
+        {"line": line.pk, "rating": 3, "role": "host", "hint": "first", "order": "due"},
+    )
+
+    progress = LineProgress.objects.get(person=actor, line_key=line.key)
+    assert progress.reviews == 1
+    assert page.context["hint_text"].startswith(line.text[0])
+    assert line.segment.version == version
