@@ -12,6 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# Pango and a CJK font: WeasyPrint draws the memorisation sheets as PDF, in Chinese too.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies in a layer of their own, so a code change does not reinstall them. Only the
 # main dependencies: the `dev` extras (pytest, ruff, playwright, ...) stay out of the image.
 COPY pyproject.toml requirements/constraints.txt ./

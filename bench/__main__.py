@@ -1,5 +1,5 @@
-"""`python -m bench [ingest|fanout|catchup|crash|calendar|scriptdiff ...] [options]`; all by
-default."""
+"""`python -m bench [ingest|fanout|catchup|crash|calendar|scriptdiff|scriptsheet ...]
+[options]`; all by default."""
 
 import argparse
 import signal
@@ -8,7 +8,7 @@ import traceback
 
 from .harness import emit, log, prepare
 
-BENCHMARKS = ("ingest", "fanout", "catchup", "crash", "calendar", "scriptdiff")
+BENCHMARKS = ("ingest", "fanout", "catchup", "crash", "calendar", "scriptdiff", "scriptsheet")
 
 
 def main(argv: list[str]) -> int:
@@ -76,6 +76,10 @@ def main(argv: list[str]) -> int:
                 from . import scriptdiff
 
                 scriptdiff.run(env, repeats=args.repeats * 40)
+            elif name == "scriptsheet":
+                from . import scriptsheet
+
+                scriptsheet.run(env, requests=args.requests // 4)
         except Exception as exc:
             failed = True
             traceback.print_exc()

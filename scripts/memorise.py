@@ -43,7 +43,7 @@ def is_mastered(card_data: dict, *, verbatim: bool) -> bool:
 
 
 def speaking_time(text: str, chars_per_minute: int = DEFAULT_CHARS_PER_MINUTE) -> timedelta:
-    spoken = sum(1 for ch in text if not ch.isspace())
+    spoken = len("".join(text.split()))
     return timedelta(minutes=spoken / chars_per_minute)
 
 

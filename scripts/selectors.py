@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
 
-from rooms.models import Stream, User
+from rooms.models import CrewRole, Stream, User
 from rooms.selectors import stream_list_for_user
 
 from . import lint, memorise
@@ -13,6 +13,7 @@ from .diff import LineText, SegmentText, changed_keys_between, diff_versions
 from .models import (
     PRODUCT_CUES,
     ComplianceTerm,
+    Cue,
     Line,
     LineProgress,
     Script,
@@ -170,32 +171,44 @@ def memorisation_sheet(
     """One role's sheet: each of their lines in full after the tail of the line that cues
     it, under segment headings with start times and estimated durations, verbatim spans
     marked and product moments (pins, price changes, coupons, lucky bags) beside the line.
+
+    A three-hour show has thousands of lines: every line is read as plain values (for cue
+    tails and timings), and only the role's own lines and their product cues as objects.
     """
-    lines = _ordered_lines(version)
+    ordered = list(
+        Line.objects.filter(segment__version=version)
+        .order_by("segment__position", "position")
+        .values_list("pk", "segment_id", "role", "text")
+    )
+    own = Line.objects.filter(segment__version=version, role=role).in_bulk()
+    moments: dict[int, list[Cue]] = {}
+    for cue in Cue.objects.filter(line__in=list(own), kind__in=PRODUCT_CUES).order_by("pk"):
+        moments.setdefault(cue.line_id, []).append(cue)
     progress = _progress(person, version.script_id) if person else {}
+    role_labels = dict(CrewRole.choices)
     segments: dict[int, list[SheetEntry]] = {}
-    previous: Line | None = None
-    for line in lines:
-        if line.role == role:
-            segments.setdefault(line.segment_id, []).append(
+    estimates: dict[int, timedelta] = {}
+    previous = None
+    for pk, segment_id, line_role, text in ordered:
+        estimates[segment_id] = estimates.get(segment_id, timedelta(0)) + (
+            memorise.speaking_time(text)
+        )
+        if line_role == role:
+            line = own[pk]
+            segments.setdefault(segment_id, []).append(
                 SheetEntry(
                     line=line,
                     pieces=line_pieces(line, []),
-                    cue_role=previous.get_role_display() if previous else None,
-                    cue_tail=previous.text[-memorise.CUE_TAIL_CHARS :] if previous else "",
-                    product_moments=[c for c in line.cues.all() if c.kind in PRODUCT_CUES],
+                    cue_role=role_labels.get(previous[2]) if previous else None,
+                    cue_tail=previous[3][-memorise.CUE_TAIL_CHARS :] if previous else "",
+                    product_moments=moments.get(pk, []),
                     mastered=memorise.is_mastered(
                         progress.get(line.key, {}), verbatim=bool(line.verbatim)
                     ),
                 )
             )
-        previous = line
+        previous = (pk, segment_id, line_role, text)
     result, starts = [], timedelta(0)
-    estimates: dict[int, timedelta] = {}
-    for line in lines:
-        estimates[line.segment_id] = estimates.get(line.segment_id, timedelta(0)) + (
-            memorise.speaking_time(line.text)
-        )
     for segment in version.segments.order_by("position"):
         begins = segment.hard_start if segment.hard_start is not None else starts
         result.append(

@@ -10,6 +10,7 @@ urlpatterns = [
     path("scripts/<int:pk>/stream/", views.script_stream, name="script-stream"),
     path("scripts/<int:pk>/diff/", views.script_diff, name="script-diff"),
     path("scripts/<int:pk>/sheet/", views.script_sheet, name="script-sheet"),
+    path("scripts/<int:pk>/sheet/pdf/", views.script_sheet_pdf, name="script-sheet-pdf"),
     path("scripts/<int:pk>/practice/", views.script_practice, name="script-practice"),
     path("scripts/<int:pk>/changes/", views.script_changes, name="script-changes"),
     path("scripts/<int:pk>/v<int:number>/lock/", views.version_lock, name="script-version-lock"),

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -13,7 +14,7 @@ from rooms import sheets
 from rooms.models import CrewRole
 from rooms.selectors import studios_for_user
 
-from . import memorise, selectors, services, table
+from . import memorise, pdfs, selectors, services, table
 from .diff import diff_versions
 from .forms import LockForm, ScriptCreateForm, ScriptImportForm, StreamScriptForm
 from .models import Line, Script, ScriptVersion, StreamScript, VersionStatus
@@ -202,10 +203,7 @@ def _study_version(script: Script) -> ScriptVersion:
     return version
 
 
-@login_required
-def script_sheet(request: HttpRequest, pk: int) -> HttpResponse:
-    """A role's memorisation sheet (lines) or a crew role's cue sheet, on screen and for
-    print."""
+def _sheet_context(request: HttpRequest, pk: int) -> dict:
     script = _script_or_404(request, pk)
     version = _version(script, request.GET.get("version"))
     role = _role(request)
@@ -229,7 +227,30 @@ def script_sheet(request: HttpRequest, pk: int) -> HttpResponse:
         context["mastered"], context["total"] = selectors.mastery(request.user, version, role)
     else:
         context["crew_sheet"] = selectors.crew_sheet(version, role)
-    return render(request, "scripts/sheet.html", context)
+    return context
+
+
+@login_required
+def script_sheet(request: HttpRequest, pk: int) -> HttpResponse:
+    """A role's memorisation sheet (lines) or a crew role's cue sheet, on screen and for
+    print."""
+    return render(request, "scripts/sheet.html", _sheet_context(request, pk))
+
+
+@login_required
+def script_sheet_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The same sheet as a PDF, laid out by the page's print styles."""
+    context = _sheet_context(request, pk)
+    html = render_to_string("scripts/sheet.html", context, request=request)
+    try:
+        pdf = pdfs.from_html(html)
+    except pdfs.PdfUnavailable as error:
+        messages.error(request, str(error))
+        return redirect(f"{request.path.removesuffix('pdf/')}?{request.GET.urlencode()}")
+    response = HttpResponse(pdf, content_type="application/pdf")
+    name = f"script-{context['script'].pk}-v{context['version'].number}-{context['role']}.pdf"
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
 
 
 @login_required

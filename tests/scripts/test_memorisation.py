@@ -178,3 +178,15 @@ def test_practising_through_the_screen_grades_the_line_shown(producer, actor, sc
     assert progress.reviews == 1
     assert page.context["hint_text"].startswith(line.text[0])
     assert line.segment.version == version
+
+
+def test_the_sheet_downloads_as_a_pdf(producer, actor, script):
+    _lock(producer, script, V2)
+    client = Client()
+    client.force_login(actor)
+
+    response = client.get(f"/scripts/{script.pk}/sheet/pdf/?role=host")
+
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    assert len(response.content) > 5_000
