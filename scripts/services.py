@@ -292,13 +292,25 @@ def stream_script_set(*, actor: User | None, stream: Stream, script: Script | No
 def script_import_file(
     *, actor: User | None, script: Script, filename: str, content: bytes
 ) -> ScriptVersion:
-    """Replace the script's draft with a 整场脚本 sheet (all of it, or nothing).
-
-    Segments with the same title as before, and within them each role's first, second, …
-    line, keep their keys, so the next diff shows what the sheet changed, line by line.
-    """
+    """Replace the script's draft with a 整场脚本 sheet (all of it, or nothing)."""
     _require(actor, script)
-    segments = table.parse(filename=filename, content=content)
+    return _draft_replace(actor, script, table.parse(filename=filename, content=content))
+
+
+def script_table_save(
+    *, actor: User | None, script: Script, rows: Sequence[Sequence[str]]
+) -> ScriptVersion:
+    """Replace the draft with the table as edited on screen: the same columns and checks as
+    a sheet (`table.COLUMNS`), the first row being the header."""
+    _require(actor, script)
+    return _draft_replace(actor, script, table.parse_table([list(row) for row in rows]))
+
+
+def _draft_replace(
+    actor: User | None, script: Script, segments: list[table.ParsedSegment]
+) -> ScriptVersion:
+    """Segments with the same title as before, and within them each role's first, second, …
+    line, keep their keys, so the next diff shows what changed, line by line."""
     with transaction.atomic():
         draft = script_draft(actor=actor, script=script)
         draft = _editable(actor, draft.pk)

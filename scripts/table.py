@@ -112,6 +112,12 @@ def parse(*, filename: str, content: bytes) -> list[ParsedSegment]:
         table = sheets.read_table(filename=filename, content=content, max_rows=MAX_ROWS + 2)
     except sheets.SheetUnreadable as error:
         raise RowsInvalid([RowError(0, _("file"), str(error))]) from error
+    return parse_table(table)
+
+
+def parse_table(table: list[list[object]]) -> list[ParsedSegment]:
+    """The same, from rows already in hand (a sheet read, or the editor's form)."""
+    table = list(table)
     while table and not any(_cell(c) for c in table[-1]):
         table.pop()
     if not table:

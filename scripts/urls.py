@@ -7,6 +7,7 @@ urlpatterns = [
     path("scripts/<int:pk>/", views.script_detail, name="script"),
     path("scripts/<int:pk>/import/", views.script_import, name="script-import"),
     path("scripts/<int:pk>/draft/", views.script_draft, name="script-draft"),
+    path("scripts/<int:pk>/edit/", views.script_edit, name="script-edit"),
     path("scripts/<int:pk>/stream/", views.script_stream, name="script-stream"),
     path("scripts/<int:pk>/diff/", views.script_diff, name="script-diff"),
     path("scripts/<int:pk>/sheet/", views.script_sheet, name="script-sheet"),

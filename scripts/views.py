@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from rooms import sheets
+from rooms.lineup_import import RowError
 from rooms.models import CrewRole
 from rooms.selectors import studios_for_user
 
@@ -337,4 +338,54 @@ def script_changes(request: HttpRequest, pk: int) -> HttpResponse:
             "role": role,
             "role_label": CrewRole(role).label,
         },
+    )
+
+
+# --- Table editor ---------------------------------------------------------------------------
+
+
+@login_required
+def script_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The draft as the 整场脚本 table, edited in place and saved whole (same checks as an
+    imported sheet: all rows or none)."""
+    script = _script_or_404(request, pk)
+    if not request.user.has_perm("scripts.change_script", script):
+        raise Http404
+    columns = list(table.COLUMNS)
+    errors: list = []
+    if request.method == "POST":
+        cells = [request.POST.getlist(f"cell_{column}") for column in columns]
+        rows = [list(row) for row in zip(*cells, strict=True)] if cells[0] else []
+        try:
+            draft = services.script_table_save(
+                actor=request.user,
+                script=script,
+                rows=[[table.LABELS[c] for c in columns], *rows],
+            )
+        except ValidationError as error:
+            errors = getattr(error, "row_errors", None) or [
+                RowError(0, _("file"), message) for message in error.messages
+            ]
+        else:
+            messages.success(request, _("Draft v%(n)s saved.") % {"n": draft.number})
+            return redirect(f"/scripts/{script.pk}/?version={draft.number}")
+        status = 400
+    else:
+        # Shown from the latest version; the draft is made only when something is saved.
+        rows = table.rows(_version(script, None))[1:] or [[""] * len(columns)]
+        status = 200
+    bad_rows = {error.row for error in errors}
+    return render(
+        request,
+        "scripts/edit.html",
+        {
+            "script": script,
+            "columns": [(c, table.LABELS[c]) for c in columns],
+            "rows": [
+                (index + 2, list(zip(columns, row, strict=True)), index + 2 in bad_rows)
+                for index, row in enumerate(rows)
+            ],
+            "errors": errors,
+        },
+        status=status,
     )

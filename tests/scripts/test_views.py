@@ -4,7 +4,7 @@ from django.test import Client
 
 from rooms import readiness
 from rooms.models import Role
-from scripts.models import Script, VersionStatus
+from scripts.models import Line, Script, VersionStatus
 from tests.factories import StreamFactory, StudioFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -116,3 +116,47 @@ def test_someone_outside_the_studio_cannot_open_the_script():
     outsider.force_login(UserFactory(roles=[Role.PRODUCER]))
 
     assert outsider.get(f"/scripts/{script.pk}/").status_code == 404
+
+
+def _cells(**columns) -> dict:
+    """One editor row per position of the lists given, every other column empty."""
+    count = max(len(values) for values in columns.values())
+    names = (
+        "time",
+        "segment",
+        "product",
+        "host",
+        "co_host",
+        "actor",
+        "operator",
+        "floor",
+        "props",
+        "notes",
+    )
+    return {f"cell_{name}": list(columns.get(name, [""] * count)) for name in names}
+
+
+def test_the_table_editor_saves_the_draft_and_a_bad_row_saves_nothing():
+    client, studio = _producer()
+    script = _imported(client, studio)
+    client.post(f"/scripts/{script.pk}/v1/lock/", {"override_reason": "Checked by legal"})
+
+    shown = client.get(f"/scripts/{script.pk}/edit/")
+    refused = client.post(
+        f"/scripts/{script.pk}/edit/",
+        _cells(time=["20:00-20:05", "later"], segment=["开场", ""], host=["大家好", "欢迎"]),
+    )
+    saved = client.post(
+        f"/scripts/{script.pk}/edit/",
+        _cells(time=["20:00-20:05", ""], segment=["开场", ""], host=["大家好", "欢迎"]),
+    )
+    draft = script.versions.get(number=2)
+
+    assert "家人们晚上好！" in shown.content.decode()
+    assert refused.status_code == 400
+    assert "Row 3, 时间段 Time" in refused.content.decode()
+    assert saved.status_code == 302
+    assert list(Line.objects.filter(segment__version=draft).values_list("text", flat=True)) == [
+        "大家好",
+        "欢迎",
+    ]
