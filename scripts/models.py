@@ -34,6 +34,20 @@ class Script(models.Model):
         return self.title
 
 
+# The order film and stage print script revisions in, so a page's colour says its version.
+REVISION_COLOURS = (
+    "white",
+    "blue",
+    "pink",
+    "yellow",
+    "green",
+    "goldenrod",
+    "buff",
+    "salmon",
+    "cherry",
+)
+
+
 class VersionStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
     LOCKED = "locked", _("Locked")
@@ -81,6 +95,11 @@ class ScriptVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.script} v{self.number}"
+
+    @property
+    def colour(self) -> str:
+        """The revision colour, as scripts are printed on set: white, blue, pink, yellow…"""
+        return REVISION_COLOURS[(self.number - 1) % len(REVISION_COLOURS)]
 
 
 class Segment(models.Model):

@@ -146,6 +146,7 @@ class SheetEntry:
     cue_tail: str
     product_moments: list
     mastered: bool
+    revised: bool
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ def memorisation_sheet(
     for cue in Cue.objects.filter(line__in=list(own), kind__in=PRODUCT_CUES).order_by("pk"):
         moments.setdefault(cue.line_id, []).append(cue)
     progress = _progress(person, version.script_id) if person else {}
+    revised = revised_keys(version)
     role_labels = dict(CrewRole.choices)
     segments: dict[int, list[SheetEntry]] = {}
     estimates: dict[int, timedelta] = {}
@@ -205,6 +207,7 @@ def memorisation_sheet(
                     mastered=memorise.is_mastered(
                         progress.get(line.key, {}), verbatim=bool(line.verbatim)
                     ),
+                    revised=str(line.key) in revised,
                 )
             )
         previous = (pk, segment_id, line_role, text)
@@ -221,6 +224,15 @@ def memorisation_sheet(
         )
         starts = begins + segment.planned_duration
     return result
+
+
+def revised_keys(version: ScriptVersion) -> set[str]:
+    """Lines this version changed from the one it was drafted from: marked in its colour."""
+    if version.based_on_id is None:
+        return set()
+    return diff_versions(
+        version_snapshot(version.based_on), version_snapshot(version)
+    ).changed_line_keys()
 
 
 def crew_sheet(version: ScriptVersion, crew_role: str) -> list[tuple[Segment, list]]:
@@ -254,11 +266,23 @@ def mastery(person: User, version: ScriptVersion, role: str) -> tuple[int, int]:
 
 
 def practice_queue(
-    person: User, version: ScriptVersion, role: str, *, now, in_order: bool, seed: int = 0
+    person: User,
+    version: ScriptVersion,
+    role: str,
+    *,
+    now,
+    in_order: bool,
+    seed: int = 0,
+    segment_id: int | None = None,
 ) -> list[Line]:
-    """The role's lines to practise: in running order, or most urgent first (never seen,
-    then due, verbatim lines before others), shuffled within equal urgency."""
-    lines = [line for line in _ordered_lines(version) if line.role == role]
+    """The role's lines to practise, all of them or one segment's (a chunk): in running
+    order, or most urgent first (never seen, then due, verbatim lines before others),
+    shuffled within equal urgency."""
+    lines = [
+        line
+        for line in _ordered_lines(version)
+        if line.role == role and segment_id in (None, line.segment_id)
+    ]
     if in_order:
         return lines
     rows = {

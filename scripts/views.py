@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -276,14 +277,20 @@ def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
         if acknowledged is None:
             services.version_acknowledge(actor=request.user, script=script, role=role)
-        order = request.POST.get("order", "due")
-        hint = request.POST.get("hint", "first")
         done = int(request.POST.get("done", "0") or 0) + 1
-        return redirect(
-            f"/scripts/{script.pk}/practice/?role={role}&order={order}&hint={hint}&done={done}"
+        query = urlencode(
+            {
+                "role": role,
+                "order": request.POST.get("order", "due"),
+                "hint": request.POST.get("hint", "first"),
+                "segment": request.POST.get("segment", ""),
+                "done": done,
+            }
         )
+        return redirect(f"/scripts/{script.pk}/practice/?{query}")
     order = request.GET.get("order", "due")
     hint = request.GET.get("hint", "first")
+    chunk = request.GET.get("segment", "")
     done = int(request.GET.get("done", "0") or 0) if request.GET.get("done", "").isdigit() else 0
     queue = selectors.practice_queue(
         request.user,
@@ -292,6 +299,7 @@ def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
         now=timezone.now(),
         in_order=order == "order",
         seed=done,
+        segment_id=int(chunk) if chunk.isdigit() else None,
     )
     line = queue[done % len(queue)] if order == "order" and queue else (queue[0] if queue else None)
     cue = selectors.cue_before(version, line) if line else None
@@ -311,6 +319,8 @@ def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
             "hint": hint,
             "order": order,
             "done": done,
+            "chunk": chunk,
+            "segments": version.segments.order_by("position"),
             "mastered": mastered,
             "total": total,
         },

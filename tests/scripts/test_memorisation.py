@@ -190,3 +190,35 @@ def test_the_sheet_downloads_as_a_pdf(producer, actor, script):
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
     assert len(response.content) > 5_000
+
+
+def test_a_line_the_new_version_changed_carries_its_revision_colour_on_the_sheet(
+    producer, actor, script
+):
+    _lock(producer, script, V2)
+    v2 = _lock(producer, script, V2.replace("9.9元".encode(), "8.9元".encode()))
+    client = Client()
+    client.force_login(actor)
+
+    page = client.get(f"/scripts/{script.pk}/sheet/?role=host&version=2").content.decode()
+
+    assert v2.colour == "blue"
+    assert page.count("revised revision-blue") == 1
+
+
+def test_practising_a_chunk_draws_only_that_segments_lines(producer, actor, script):
+    version = _lock(producer, script, V2)
+    chunk = version.segments.get(title="面膜")
+    client = Client()
+    client.force_login(actor)
+
+    shown = {
+        client.get(
+            f"/scripts/{script.pk}/practice/?role=host&order=order&segment={chunk.pk}&done={n}"
+        )
+        .context["line"]
+        .text
+        for n in range(4)
+    }
+
+    assert shown == {"这款面膜直播价9.9元", "库存只有两千份"}
