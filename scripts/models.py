@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -289,3 +290,23 @@ class ScriptStudy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} · {self.script} v{self.acknowledged_version}"
+
+
+class Speaker(models.Model):
+    """How fast a person speaks when selling, for estimating how long their segments run."""
+
+    person = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="speaker"
+    )
+    chars_per_minute = models.PositiveSmallIntegerField(
+        _("characters a minute"),
+        default=240,
+        validators=[MinValueValidator(60), MaxValueValidator(600)],
+    )
+
+    class Meta:
+        verbose_name = _("speaking rate")
+        verbose_name_plural = _("speaking rates")
+
+    def __str__(self) -> str:
+        return f"{self.person}: {self.chars_per_minute}/min"

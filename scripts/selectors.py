@@ -187,13 +187,14 @@ def memorisation_sheet(
         moments.setdefault(cue.line_id, []).append(cue)
     progress = _progress(person, version.script_id) if person else {}
     revised = revised_keys(version)
+    rates = role_rates(version.script)
     role_labels = dict(CrewRole.choices)
     segments: dict[int, list[SheetEntry]] = {}
     estimates: dict[int, timedelta] = {}
     previous = None
     for pk, segment_id, line_role, text in ordered:
         estimates[segment_id] = estimates.get(segment_id, timedelta(0)) + (
-            memorise.speaking_time(text)
+            memorise.speaking_time(text, rates.get(line_role, memorise.DEFAULT_CHARS_PER_MINUTE))
         )
         if line_role == role:
             line = own[pk]
@@ -224,6 +225,24 @@ def memorisation_sheet(
         )
         starts = begins + segment.planned_duration
     return result
+
+
+def role_rates(script: Script) -> dict[str, int]:
+    """Characters a minute for each speaking role: the rate of the person who plays it on
+    the next stream running the script (the default where nobody is set)."""
+    link = (
+        StreamScript.objects.filter(script=script, stream__status__in=["draft", "scheduled"])
+        .order_by("stream__planned_start")
+        .first()
+    )
+    if link is None:
+        return {}
+    return {
+        crew.role: crew.person.speaker.chars_per_minute
+        for crew in link.stream.crew.select_related("person__speaker").filter(
+            role__in=memorise.SPEAKING_ROLES, person__speaker__isnull=False
+        )
+    }
 
 
 def revised_keys(version: ScriptVersion) -> set[str]:

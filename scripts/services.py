@@ -23,6 +23,7 @@ from .models import (
     ScriptStudy,
     ScriptVersion,
     Segment,
+    Speaker,
     StreamScript,
     VersionStatus,
 )
@@ -417,3 +418,14 @@ def line_review(*, actor: User, line: Line, rating: int, now=None) -> LineProgre
         progress.reviews += 1
         progress.save()
     return progress
+
+
+def speaking_rate_set(*, actor: User, person: User, chars_per_minute: int) -> Speaker:
+    """A person's speaking rate; they set their own, producers of their studios theirs."""
+    if actor.pk != person.pk and not actor.has_perm("rooms.change_availability", person):
+        raise PermissionDenied(_("You don't have permission to do this."))
+    speaker = Speaker.objects.filter(person=person).first() or Speaker(person=person)
+    speaker.chars_per_minute = chars_per_minute
+    speaker.full_clean()
+    speaker.save()
+    return speaker

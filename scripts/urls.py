@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("scripts/", views.script_list, name="scripts"),
+    path("scripts/speaking-rate/", views.speaking_rate, name="speaking-rate"),
     path("scripts/<int:pk>/", views.script_detail, name="script"),
     path("scripts/<int:pk>/import/", views.script_import, name="script-import"),
     path("scripts/<int:pk>/draft/", views.script_draft, name="script-draft"),

@@ -351,6 +351,25 @@ def script_changes(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@login_required
+@require_POST
+def speaking_rate(request: HttpRequest) -> HttpResponse:
+    """Set one's own speaking rate (characters a minute), used for segment estimates."""
+    raw = request.POST.get("chars_per_minute", "")
+    try:
+        services.speaking_rate_set(
+            actor=request.user,
+            person=request.user,
+            chars_per_minute=int(raw) if raw.isdigit() else 0,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Speaking rate saved."))
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/scripts/") else "scripts")
+
+
 # --- Table editor ---------------------------------------------------------------------------
 
 

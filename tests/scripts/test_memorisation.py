@@ -7,7 +7,7 @@ from django.utils import timezone
 from rooms import readiness
 from rooms.models import CrewRole, Role
 from scripts import selectors, services
-from scripts.models import Line, LineProgress
+from scripts.models import Line, LineProgress, Speaker
 from tests.factories import CrewAssignmentFactory, StreamFactory, StudioFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +222,30 @@ def test_practising_a_chunk_draws_only_that_segments_lines(producer, actor, scri
     }
 
     assert shown == {"这款面膜直播价9.9元", "库存只有两千份"}
+
+
+def test_a_segments_spoken_estimate_follows_the_speaking_rate_of_who_plays_the_role(
+    producer, actor, script
+):
+    version = _lock(producer, script, V2)
+    stream = StreamFactory(studio=script.studio, status="scheduled")
+    CrewAssignmentFactory(stream=stream, person=actor, role=CrewRole.HOST)
+    services.stream_script_set(actor=producer, stream=stream, script=script)
+    opening = lambda: selectors.memorisation_sheet(version, CrewRole.HOST)[0].estimate  # noqa: E731
+
+    at_default = opening()
+    services.speaking_rate_set(actor=actor, person=actor, chars_per_minute=120)
+    slower = opening()
+
+    # 家人们晚上好 (6) by the host, 欢迎宝宝们 (5) by the co-host at the default 240.
+    assert at_default == timedelta(minutes=6 / 240 + 5 / 240)
+    assert slower == timedelta(minutes=6 / 120 + 5 / 240)
+
+
+def test_a_speaking_rate_outside_what_people_manage_is_refused(actor):
+    client = Client()
+    client.force_login(actor)
+
+    client.post("/scripts/speaking-rate/", {"chars_per_minute": "5000"})
+
+    assert not Speaker.objects.filter(person=actor).exists()
