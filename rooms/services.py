@@ -19,7 +19,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg import errors as psycopg_errors
 
-from . import eventlog, ingest, lineup_import, lock_objects, readiness, schedule, selectors
+from . import (
+    eventlog,
+    ingest,
+    lineup_import,
+    lock_objects,
+    readiness,
+    schedule,
+    selectors,
+    templates_hooks,
+)
 from .events import (
     crew_changed,
     lineup_changed,
@@ -832,6 +841,7 @@ def streams_from_template(
                             )
                     if template.lineup_set_id:
                         lineup_set_apply(actor=actor, stream=stream, lineup_set=template.lineup_set)
+                    templates_hooks.stream_planned_from(actor, stream, template)
             except BookingClash as clash:
                 clashes.extend(clash.clashes)
                 continue

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from rooms.models import CrewRole, Stream, Studio
+from rooms.models import CrewRole, Stream, StreamTemplate, Studio
 
 
 class Script(models.Model):
@@ -310,3 +310,20 @@ class Speaker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person}: {self.chars_per_minute}/min"
+
+
+class TemplateScript(models.Model):
+    """The script a stream template's streams run: each stream planned from the template
+    is attached to it."""
+
+    template = models.OneToOneField(
+        StreamTemplate, on_delete=models.CASCADE, related_name="script_link"
+    )
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="templates")
+
+    class Meta:
+        verbose_name = _("template script")
+        verbose_name_plural = _("template scripts")
+
+    def __str__(self) -> str:
+        return f"{self.template} · {self.script}"

@@ -25,6 +25,7 @@ from .models import (
     Segment,
     Speaker,
     StreamScript,
+    TemplateScript,
     VersionStatus,
 )
 
@@ -429,3 +430,23 @@ def speaking_rate_set(*, actor: User, person: User, chars_per_minute: int) -> Sp
     speaker.full_clean()
     speaker.save()
     return speaker
+
+
+@transaction.atomic
+def template_script_set(*, actor: User | None, template, script: Script | None) -> None:
+    """Say which script a template's streams run (or none)."""
+    if actor is not None and not actor.has_perm("rooms.change_template", template.studio):
+        raise PermissionDenied(_("You don't have permission to do this."))
+    if script is None:
+        TemplateScript.objects.filter(template=template).delete()
+        return
+    if script.studio_id != template.studio_id:
+        raise ValidationError(_("The script belongs to another studio."))
+    TemplateScript.objects.update_or_create(template=template, defaults={"script": script})
+
+
+def stream_from_template_planned(actor: User | None, stream: Stream, template) -> None:
+    """A stream planned from a template runs the template's script."""
+    link = TemplateScript.objects.filter(template=template).select_related("script").first()
+    if link is not None:
+        StreamScript.objects.update_or_create(stream=stream, defaults={"script": link.script})

@@ -10,6 +10,7 @@ urlpatterns = [
     path("scripts/<int:pk>/draft/", views.script_draft, name="script-draft"),
     path("scripts/<int:pk>/edit/", views.script_edit, name="script-edit"),
     path("scripts/<int:pk>/stream/", views.script_stream, name="script-stream"),
+    path("scripts/<int:pk>/template/", views.script_template, name="script-template"),
     path("scripts/<int:pk>/diff/", views.script_diff, name="script-diff"),
     path("scripts/<int:pk>/sheet/", views.script_sheet, name="script-sheet"),
     path("scripts/<int:pk>/sheet/pdf/", views.script_sheet_pdf, name="script-sheet-pdf"),

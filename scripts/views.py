@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from rooms import sheets
 from rooms.lineup_import import RowError
 from rooms.models import CrewRole
-from rooms.selectors import studios_for_user
+from rooms.selectors import studios_for_user, templates_for_user
 
 from . import memorise, pdfs, selectors, services, table
 from .diff import diff_versions
@@ -71,6 +71,8 @@ def _render_script(request, script, version, *, status=200, **forms) -> HttpResp
             "stream_form": forms.get("stream_form")
             or StreamScriptForm(streams=selectors.streams_for_script(script, request.user)),
             "streams": StreamScript.objects.filter(script=script).select_related("stream"),
+            "templates": templates_for_user(request.user).filter(studio_id=script.studio_id),
+            "template_links": script.templates.select_related("template"),
         },
         status=status,
     )
@@ -146,6 +148,26 @@ def script_stream(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("The stream runs this script now."))
             return redirect("script", script.pk)
     return _render_script(request, script, _version(script, None), status=400, stream_form=form)
+
+
+@login_required
+@require_POST
+def script_template(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make a stream template's streams run this script."""
+    script = _script_or_404(request, pk)
+    template = get_object_or_404(
+        templates_for_user(request.user).filter(studio_id=script.studio_id),
+        pk=request.POST.get("template") if request.POST.get("template", "").isdigit() else 0,
+    )
+    try:
+        services.template_script_set(actor=request.user, template=template, script=script)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request, _("Streams planned from “%(t)s” run this script.") % {"t": template}
+        )
+    return redirect("script", script.pk)
 
 
 @login_required

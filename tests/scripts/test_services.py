@@ -4,13 +4,14 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
+from django.utils import timezone
 
 from rooms import readiness
 from rooms import services as room_services
 from rooms.models import CrewRole, Role, StreamStatus
 from scripts import selectors, services
 from scripts.models import Cue, Line, Segment, VersionStatus
-from tests.factories import StreamFactory, StudioFactory, UserFactory
+from tests.factories import StreamFactory, StreamTemplateFactory, StudioFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +207,16 @@ def test_segments_have_a_planned_duration_and_may_start_on_the_clock(producer, s
     )
 
     assert (timed.position, timed.hard_start) == (2, timedelta(hours=1))
+
+
+def test_streams_planned_from_a_template_run_its_script(producer, script):
+    template = StreamTemplateFactory(studio=script.studio)
+    services.template_script_set(actor=producer, template=template, script=script)
+
+    (stream,) = room_services.streams_from_template(
+        actor=producer,
+        template=template,
+        starts=[timezone.now() + timedelta(days=3)],
+    )
+
+    assert stream.script_link.script == script
