@@ -30,6 +30,25 @@ from .models import (
 )
 
 
+class LintRefused(ValidationError):
+    """A version with compliance errors, locked without a reason. Lists the first errors."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__([_("Compliance errors stop this version from locking:"), *errors[:20]])
+        self.code = "lint"
+
+
+class VersionLocked(ValidationError):
+    """A change to a locked version: it never changes; a new draft does."""
+
+    def __init__(self, number: int):
+        super().__init__(
+            _("Version %(number)s is locked; make a new draft to change the script.")
+            % {"number": number}
+        )
+        self.code = "locked"
+
+
 def _require(actor: User | None, script: Script) -> None:
     if actor is not None and not actor.has_perm("scripts.change_script", script):
         raise PermissionDenied(_("You don't have permission to do this."))
@@ -39,10 +58,7 @@ def _editable(actor: User | None, version_id: int) -> ScriptVersion:
     version = lock_objects.version_for_update(version_id)
     _require(actor, version.script)
     if version.status == VersionStatus.LOCKED:
-        raise ValidationError(
-            _("Version %(number)s is locked; make a new draft to change the script.")
-            % {"number": version.number}
-        )
+        raise VersionLocked(version.number)
     return version
 
 
@@ -266,10 +282,7 @@ def version_lock(
             if finding.severity == "error"
         ]
         if errors and len(override_reason.strip()) < 5:
-            raise ValidationError(
-                [_("Compliance errors stop this version from locking:"), *errors[:20]],
-                code="lint",
-            )
+            raise LintRefused(errors)
         version.status = VersionStatus.LOCKED
         version.locked_by = actor
         version.locked_at = timezone.now()
