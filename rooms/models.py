@@ -709,3 +709,57 @@ class ScreenToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.studio})"
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed", _("Placed")
+    PAID = "paid", _("Paid")
+    REFUNDED = "refunded", _("Refunded")
+
+
+class StreamOrder(models.Model):
+    """An order of a stream as it stands: one row per platform order, whatever order and
+    however often its events arrive (placed → paid → refunded never goes backwards)."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="orders")
+    order_id = models.CharField(max_length=128)
+    sku = models.CharField(max_length=128)
+    quantity = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    status = models.CharField(max_length=16, choices=OrderStatus.choices)
+    placed_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "order_id"], name="stream_order_once")
+        ]
+        indexes = [models.Index(fields=["stream", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} ({self.status})"
+
+
+class StreamMinute(models.Model):
+    """Viewers of a stream in one minute: the last online count seen, the peak, and the
+    platform's running total of viewers who entered. One row per stream per minute."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="minutes")
+    minute = models.DateTimeField()
+    online = models.PositiveIntegerField(default=0)
+    online_at = models.DateTimeField()
+    online_peak = models.PositiveIntegerField(default=0)
+    entered_total = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("stream minute")
+        verbose_name_plural = _("stream minutes")
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "minute"], name="stream_minute_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} {self.minute:%H:%M}"

@@ -4,10 +4,11 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.contrib.sessions.models import Session
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Avg, Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,6 +23,8 @@ from .models import (
     Role,
     ScreenToken,
     Stream,
+    StreamMinute,
+    StreamOrder,
     StreamStatus,
     StreamTemplate,
     Studio,
@@ -550,3 +553,104 @@ def lineup_sets_for_user(user: User) -> QuerySet[LineupSet]:
     if user.is_superuser or user.groups.filter(name=Role.PRODUCER).exists():
         return LineupSet.objects.all()
     return LineupSet.objects.none()
+
+
+# --- Live metrics ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """A stream's numbers, by the metric dictionary in DESIGN.md.
+
+    GMV counts paid orders (a refund takes its order out); placed GMV, beside it, counts
+    every order placed. Conversion is paid orders over viewers who entered, because the
+    platforms send no buyer id with an order; GPM is GMV per 1,000 viewers entered.
+    """
+
+    gmv: Decimal
+    gmv_placed: Decimal
+    orders: int
+    items: int
+    refunds: int
+    online: int
+    online_peak: int
+    entered: int
+    conversion: Decimal | None
+    gpm: Decimal | None
+    average_order: Decimal | None
+    currency: str
+
+
+def stream_tiles(stream: Stream) -> Tiles:
+    orders = StreamOrder.objects.filter(stream=stream).aggregate(
+        gmv=Coalesce(Sum("amount", filter=Q(status="paid")), Decimal(0)),
+        placed=Coalesce(Sum("amount"), Decimal(0)),
+        paid=Count("pk", filter=Q(status="paid")),
+        items=Coalesce(Sum("quantity", filter=Q(status="paid")), 0),
+        refunds=Count("pk", filter=Q(status="refunded")),
+    )
+    minutes = StreamMinute.objects.filter(stream=stream)
+    latest = minutes.order_by("-minute").values("online").first()
+    peaks = minutes.aggregate(
+        peak=Coalesce(Max("online_peak"), 0), entered=Coalesce(Max("entered_total"), 0)
+    )
+    entered, gmv, paid = peaks["entered"], orders["gmv"], orders["paid"]
+    cent = Decimal("0.01")
+    return Tiles(
+        gmv=gmv,
+        gmv_placed=orders["placed"],
+        orders=paid,
+        items=orders["items"],
+        refunds=orders["refunds"],
+        online=latest["online"] if latest else 0,
+        online_peak=peaks["peak"],
+        entered=entered,
+        conversion=(Decimal(paid) / entered).quantize(Decimal("0.0001")) if entered else None,
+        gpm=(gmv * 1000 / entered).quantize(cent) if entered else None,
+        average_order=(gmv / paid).quantize(cent) if paid else None,
+        currency=stream.channel.currency,
+    )
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A metric over the last `minutes` against the `minutes` before: red when it fell by
+    more than the threshold."""
+
+    metric: str
+    recent: Decimal
+    before: Decimal
+    change: Decimal | None
+    alert: bool
+
+
+def stream_trends(
+    stream: Stream, *, now: datetime, minutes: int = 5, threshold: Decimal = Decimal("0.3")
+) -> list[Trend]:
+    recent_from, before_from = (
+        now - timedelta(minutes=minutes),
+        now - timedelta(minutes=2 * minutes),
+    )
+    paid = StreamOrder.objects.filter(stream=stream, status="paid")
+    gmv_recent = paid.filter(paid_at__gt=recent_from, paid_at__lte=now).aggregate(
+        v=Coalesce(Sum("amount"), Decimal(0))
+    )["v"]
+    gmv_before = paid.filter(paid_at__gt=before_from, paid_at__lte=recent_from).aggregate(
+        v=Coalesce(Sum("amount"), Decimal(0))
+    )["v"]
+    viewers = StreamMinute.objects.filter(stream=stream)
+    online_recent = viewers.filter(minute__gt=recent_from, minute__lte=now).aggregate(
+        v=Coalesce(Avg("online"), 0.0)
+    )["v"]
+    online_before = viewers.filter(minute__gt=before_from, minute__lte=recent_from).aggregate(
+        v=Coalesce(Avg("online"), 0.0)
+    )["v"]
+    return [
+        _trend("gmv", Decimal(gmv_recent), Decimal(gmv_before), threshold),
+        _trend("online", Decimal(str(online_recent)), Decimal(str(online_before)), threshold),
+    ]
+
+
+def _trend(metric: str, recent: Decimal, before: Decimal, threshold: Decimal) -> Trend:
+    change = ((recent - before) / before).quantize(Decimal("0.001")) if before else None
+    return Trend(metric, recent, before, change, change is not None and change < -threshold)

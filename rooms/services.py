@@ -59,6 +59,8 @@ from .models import (
     Role,
     ScreenToken,
     Stream,
+    StreamMinute,
+    StreamOrder,
     StreamStatus,
     StreamTemplate,
     Studio,
@@ -1306,7 +1308,86 @@ def stream_status_ingest(*, stream: Stream, events: list[IngestEvent]) -> None:
 
 def viewers_ingest(*, stream: Stream, events: list[IngestEvent]) -> None:
     viewers_sampled(stream=stream, samples=events)
+    _viewer_minutes_record(stream, events)
 
 
 def orders_ingest(*, stream: Stream, events: list[IngestEvent]) -> None:
     orders_received(stream=stream, orders=events)
+    _orders_record(stream, events)
+
+
+# Order events may arrive late, twice or out of order; an order only moves forward.
+_ORDER_RANK = "CASE {} WHEN 'placed' THEN 1 WHEN 'paid' THEN 2 WHEN 'refunded' THEN 3 END"
+
+
+def _orders_record(stream: Stream, events: list[IngestEvent]) -> None:
+    """Fold order events into one row per order (`StreamOrder`), in one statement."""
+    rows = sorted(events, key=lambda e: (e.payload["order_id"], e.at))
+    if not rows:
+        return
+    table = StreamOrder._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} AS o
+                (stream_id, order_id, sku, quantity, amount, status, placed_at, paid_at,
+                 refunded_at)
+            SELECT %s, u.order_id, max(u.sku), max(u.quantity), max(u.amount),
+                   (ARRAY['placed', 'paid', 'refunded'])[max({_ORDER_RANK.format("u.status")})],
+                   min(u.at),
+                   min(u.at) FILTER (WHERE u.status = 'paid'),
+                   min(u.at) FILTER (WHERE u.status = 'refunded')
+            FROM unnest(%s::text[], %s::text[], %s::int[], %s::numeric[], %s::text[],
+                        %s::timestamptz[])
+                AS u(order_id, sku, quantity, amount, status, at)
+            GROUP BY u.order_id
+            ON CONFLICT (stream_id, order_id) DO UPDATE SET
+                status = CASE WHEN {_ORDER_RANK.format("EXCLUDED.status")}
+                                   > {_ORDER_RANK.format("o.status")}
+                              THEN EXCLUDED.status ELSE o.status END,
+                placed_at = LEAST(o.placed_at, EXCLUDED.placed_at),
+                paid_at = LEAST(o.paid_at, EXCLUDED.paid_at),
+                refunded_at = LEAST(o.refunded_at, EXCLUDED.refunded_at)
+            """,
+            [
+                stream.pk,
+                [e.payload["order_id"] for e in rows],
+                [e.payload["sku"] for e in rows],
+                [e.payload["quantity"] for e in rows],
+                [e.payload["amount"] for e in rows],
+                [e.payload["status"] for e in rows],
+                [e.at for e in rows],
+            ],
+        )
+
+
+def _viewer_minutes_record(stream: Stream, events: list[IngestEvent]) -> None:
+    """Fold viewer samples into one row per stream per minute (`StreamMinute`)."""
+    if not events:
+        return
+    table = StreamMinute._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} AS m
+                (stream_id, minute, online, online_at, online_peak, entered_total)
+            SELECT DISTINCT ON (date_trunc('minute', u.at)) %s, date_trunc('minute', u.at),
+                   u.online, u.at,
+                   max(u.online) OVER (PARTITION BY date_trunc('minute', u.at)),
+                   max(u.entered) OVER (PARTITION BY date_trunc('minute', u.at))
+            FROM unnest(%s::timestamptz[], %s::int[], %s::bigint[]) AS u(at, online, entered)
+            ORDER BY date_trunc('minute', u.at), u.at DESC
+            ON CONFLICT (stream_id, minute) DO UPDATE SET
+                online = CASE WHEN EXCLUDED.online_at > m.online_at
+                              THEN EXCLUDED.online ELSE m.online END,
+                online_at = GREATEST(m.online_at, EXCLUDED.online_at),
+                online_peak = GREATEST(m.online_peak, EXCLUDED.online_peak),
+                entered_total = GREATEST(m.entered_total, EXCLUDED.entered_total)
+            """,
+            [
+                stream.pk,
+                [e.at for e in events],
+                [e.payload["online"] for e in events],
+                [e.payload["entered_total"] for e in events],
+            ],
+        )

@@ -110,6 +110,10 @@ def stream_events(request: HttpRequest, pk: int) -> HttpResponse:
         "rooms/stream_events.html",
         {
             "stream": stream,
+            "tiles": selectors.stream_tiles(stream),
+            "trends": {
+                trend.metric: trend for trend in selectors.stream_trends(stream, now=timezone.now())
+            },
             "feed": {
                 "stream": stream.pk,
                 "head": snapshot.head,
