@@ -1332,7 +1332,10 @@ def _orders_record(stream: Stream, events: list[IngestEvent]) -> None:
             INSERT INTO {table} AS o
                 (stream_id, order_id, sku, quantity, amount, status, placed_at, paid_at,
                  refunded_at)
-            SELECT %s, u.order_id, max(u.sku), max(u.quantity), max(u.amount),
+            SELECT %s, u.order_id,
+                   (array_agg(u.sku ORDER BY {_ORDER_RANK.format("u.status")} DESC, u.at))[1],
+                   (array_agg(u.quantity ORDER BY {_ORDER_RANK.format("u.status")} DESC, u.at))[1],
+                   (array_agg(u.amount ORDER BY {_ORDER_RANK.format("u.status")} DESC, u.at))[1],
                    (ARRAY['placed', 'paid', 'refunded'])[max({_ORDER_RANK.format("u.status")})],
                    min(u.at),
                    min(u.at) FILTER (WHERE u.status = 'paid'),
@@ -1342,6 +1345,17 @@ def _orders_record(stream: Stream, events: list[IngestEvent]) -> None:
                 AS u(order_id, sku, quantity, amount, status, at)
             GROUP BY u.order_id
             ON CONFLICT (stream_id, order_id) DO UPDATE SET
+                -- What the order costs is what its furthest event says (a coupon applied
+                -- at payment changes the amount), whatever order the events came in.
+                sku = CASE WHEN {_ORDER_RANK.format("EXCLUDED.status")}
+                                >= {_ORDER_RANK.format("o.status")}
+                           THEN EXCLUDED.sku ELSE o.sku END,
+                quantity = CASE WHEN {_ORDER_RANK.format("EXCLUDED.status")}
+                                     >= {_ORDER_RANK.format("o.status")}
+                                THEN EXCLUDED.quantity ELSE o.quantity END,
+                amount = CASE WHEN {_ORDER_RANK.format("EXCLUDED.status")}
+                                   >= {_ORDER_RANK.format("o.status")}
+                              THEN EXCLUDED.amount ELSE o.amount END,
                 status = CASE WHEN {_ORDER_RANK.format("EXCLUDED.status")}
                                    > {_ORDER_RANK.format("o.status")}
                               THEN EXCLUDED.status ELSE o.status END,

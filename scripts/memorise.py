@@ -6,6 +6,7 @@ verbatim spans (prices, gift counts, compliance wording) need three days, becaus
 words must come out exactly.
 """
 
+import hashlib
 from datetime import datetime, timedelta
 
 from fsrs import Card, Rating, Scheduler, State
@@ -40,6 +41,10 @@ def is_mastered(card_data: dict, *, verbatim: bool) -> bool:
     card = Card.from_dict(card_data)
     needed = VERBATIM_STABILITY_DAYS if verbatim else MASTERED_STABILITY_DAYS
     return card.state == State.Review and (card.stability or 0) >= needed
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def speaking_time(text: str, chars_per_minute: int = DEFAULT_CHARS_PER_MINUTE) -> timedelta:

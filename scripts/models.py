@@ -251,6 +251,8 @@ class LineProgress(models.Model):
     )
     script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="progress")
     line_key = models.UUIDField()
+    # What the line said when it was practised: progress counts only for those words.
+    text_digest = models.CharField(max_length=64, blank=True)
     card = models.JSONField(default=dict)
     due = models.DateTimeField()
     stability = models.FloatField(default=0)

@@ -206,7 +206,7 @@ def memorisation_sheet(
                     cue_tail=previous[3][-memorise.CUE_TAIL_CHARS :] if previous else "",
                     product_moments=moments.get(pk, []),
                     mastered=memorise.is_mastered(
-                        progress.get(line.key, {}), verbatim=bool(line.verbatim)
+                        _card(progress, line), verbatim=bool(line.verbatim)
                     ),
                     revised=str(line.key) in revised,
                 )
@@ -267,20 +267,28 @@ def crew_sheet(version: ScriptVersion, crew_role: str) -> list[tuple[Segment, li
 
 
 def _progress(person: User, script_id: int) -> dict:
+    """A person's cards by line key, with what each line said when it was practised."""
     return {
-        row.line_key: row.card
+        row.line_key: (row.card, row.text_digest)
         for row in LineProgress.objects.filter(person=person, script_id=script_id)
     }
+
+
+def _card(progress: dict, line: Line) -> dict:
+    """The line's card, if it was practised with the words it has now: progress on words
+    since rewritten never counts, however the new version reached the person."""
+    card, text_digest = progress.get(line.key, ({}, ""))
+    return card if text_digest == memorise.digest(line.text) else {}
 
 
 def mastery(person: User, version: ScriptVersion, role: str) -> tuple[int, int]:
     """(mastered, total) of the role's lines in this version for this person."""
     progress = _progress(person, version.script_id)
-    lines = Line.objects.filter(segment__version=version, role=role).only("key", "verbatim")
+    lines = Line.objects.filter(segment__version=version, role=role).only("key", "verbatim", "text")
     total = mastered = 0
     for line in lines:
         total += 1
-        mastered += memorise.is_mastered(progress.get(line.key, {}), verbatim=bool(line.verbatim))
+        mastered += memorise.is_mastered(_card(progress, line), verbatim=bool(line.verbatim))
     return mastered, total
 
 
@@ -361,3 +369,19 @@ def _own_and_cue_keys(snapshot, role: str) -> set[str]:
                     keys.add(previous.key)
             previous = line
     return keys
+
+
+def changed_since(person: User, script: Script, version: ScriptVersion) -> list:
+    """Keys of lines the person practised whose words differ in this version (or that it
+    no longer has): their progress no longer describes the line."""
+    current = {
+        line.key: memorise.digest(line.text)
+        for line in Line.objects.filter(segment__version=version).only("key", "text")
+    }
+    return [
+        row.line_key
+        for row in LineProgress.objects.filter(person=person, script=script).only(
+            "line_key", "text_digest"
+        )
+        if current.get(row.line_key) != row.text_digest
+    ]

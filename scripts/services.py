@@ -1,6 +1,7 @@
 """Every write in the scripts app: scripts, their versions and what is in them."""
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -330,14 +331,24 @@ def _draft_replace(
         draft = script_draft(actor=actor, script=script)
         draft = _editable(actor, draft.pk)
         earlier = draft.based_on or draft
-        old_segments = {s.title: s for s in earlier.segments.all()}
+        # A show may repeat a segment name (讲解 … 福利 … 讲解): the second 讲解 matches the
+        # second one before.
+        old_segments: dict[tuple[str, int], Segment] = {}
+        titles_seen: Counter = Counter()
+        for old in earlier.segments.order_by("position"):
+            old_segments[(old.title, titles_seen[old.title])] = old
+            titles_seen[old.title] += 1
         old_lines: dict[tuple, Line] = {}
+        roles_seen: Counter = Counter()
         for line in Line.objects.filter(segment__version=earlier).order_by("position"):
-            ordinal = sum(1 for k in old_lines if k[:2] == (line.segment_id, line.role))
+            ordinal = roles_seen[(line.segment_id, line.role)]
+            roles_seen[(line.segment_id, line.role)] += 1
             old_lines[(line.segment_id, line.role, ordinal)] = line
         Segment.objects.filter(version=draft).delete()
+        titles_seen.clear()
         for position, parsed in enumerate(segments, start=1):
-            before = old_segments.get(parsed.title)
+            before = old_segments.get((parsed.title, titles_seen[parsed.title]))
+            titles_seen[parsed.title] += 1
             segment = Segment.objects.create(
                 version=draft,
                 key=before.key if before else uuid.uuid4(),
@@ -390,8 +401,11 @@ def version_acknowledge(*, actor: User, script: Script, role: str) -> ScriptStud
     latest, changes = selectors.changes_for(actor, script, role)
     if latest is None:
         raise ValidationError(_("No version of this script is locked yet."))
-    changed_own = [c.key for c in changes if c.role == role or c.old_role == role]
-    LineProgress.objects.filter(person=actor, script=script, line_key__in=changed_own).delete()
+    # Every changed line the person practised starts again, whichever role they learnt it in.
+    changed = [c.key for c in changes] + [
+        str(key) for key in selectors.changed_since(actor, script, latest)
+    ]
+    LineProgress.objects.filter(person=actor, script=script, line_key__in=changed).delete()
     study, _created = ScriptStudy.objects.update_or_create(
         person=actor,
         script=script,
@@ -407,6 +421,9 @@ def line_review(*, actor: User, line: Line, rating: int, now=None) -> LineProgre
     _may_study(actor, version.script)
     if version.status != VersionStatus.LOCKED:
         raise ValidationError(_("Practise a locked version; a draft can still change."))
+    latest = version.script.versions.filter(status=VersionStatus.LOCKED).order_by("-number")
+    if latest.values_list("pk", flat=True).first() != version.pk:
+        raise ValidationError(_("A newer version is locked; practise that one."))
     if rating not in (1, 2, 3, 4):
         raise ValidationError(_("Grade the recall from 1 (again) to 4 (easy)."))
     now = now or timezone.now()
@@ -417,6 +434,7 @@ def line_review(*, actor: User, line: Line, rating: int, now=None) -> LineProgre
     )
     card = memorise.review(progress.card if progress else {}, rating, now)
     fields = {
+        "text_digest": memorise.digest(line.text),
         "card": card.to_dict(),
         "due": card.due,
         "stability": card.stability or 0,

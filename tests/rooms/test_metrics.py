@@ -138,3 +138,16 @@ def test_the_events_page_shows_the_totals(stream):
     assert "130.00 <small>CNY</small>" in page
     assert "placed 200.00" in page
     assert "185.71" in page
+
+
+@pytest.mark.parametrize("paid_first", [False, True], ids=["placed-first", "paid-first"])
+def test_an_order_paid_at_a_lower_price_counts_the_paid_amount_whatever_arrives_first(
+    stream, paid_first
+):
+    placed = [_order("p1", "A", "placed", 5, amount="100")]
+    paid = [_order("p2", "A", "paid", 20, amount="90"), _order("p3", "B", "paid", 25, amount="50")]
+    _replay(stream, [paid, placed] if paid_first else [placed, paid])
+
+    tiles = selectors.stream_tiles(stream)
+
+    assert tiles.gmv == Decimal("140.00")

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
@@ -249,3 +250,22 @@ def test_a_speaking_rate_outside_what_people_manage_is_refused(actor):
     client.post("/scripts/speaking-rate/", {"chars_per_minute": "5000"})
 
     assert not Speaker.objects.filter(person=actor).exists()
+
+
+def test_progress_on_words_since_rewritten_never_counts_even_before_acknowledging(
+    producer, actor, script
+):
+    v1 = _lock(producer, script, V2)
+    _learn(actor, v1)
+    v2 = _lock(producer, script, V2.replace("家人们晚上好".encode(), "宝宝们晚上好".encode()))
+
+    assert selectors.mastery(actor, v2, CrewRole.HOST) == (3, 4)
+
+
+def test_an_older_version_cannot_be_practised_once_a_newer_one_is_locked(producer, actor, script):
+    v1 = _lock(producer, script, V2)
+    _lock(producer, script, V2.replace("9.9元".encode(), "8.9元".encode()))
+    old_line = Line.objects.filter(segment__version=v1, role=CrewRole.HOST).first()
+
+    with pytest.raises(ValidationError, match="newer version"):
+        services.line_review(actor=actor, line=old_line, rating=3)

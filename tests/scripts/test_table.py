@@ -126,3 +126,31 @@ def test_a_version_exports_to_a_sheet_that_imports_back_the_same(producer, scrip
     assert diff_versions(
         selectors.version_snapshot(draft), selectors.version_snapshot(again)
     ).is_empty
+
+
+def test_a_sheet_that_repeats_a_segment_name_imports_again_and_keeps_each_segments_key(
+    producer, script
+):
+    sheet = "\n".join(
+        [
+            HEADER,
+            "20:00-20:05,讲解,,第一次讲解,,,,,",
+            "20:05-20:10,福利,,福利时间,,,,,",
+            "20:10-20:15,讲解,,第二次讲解,,,,,",
+        ]
+    ).encode()
+    first = services.script_import_file(
+        actor=producer, script=script, filename="s.csv", content=sheet
+    )
+    services.version_lock(actor=producer, version=first)
+
+    second = services.script_import_file(
+        actor=producer,
+        script=script,
+        filename="s.csv",
+        content=sheet.replace("第二次".encode(), "再次".encode()),
+    )
+
+    keys = lambda v: [s.key for s in v.segments.order_by("position")]  # noqa: E731
+    assert keys(second) == keys(first)
+    assert len(set(keys(second))) == 3
