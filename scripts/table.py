@@ -57,8 +57,10 @@ PRODUCT_CUE_WORDS = (
     (("券", "coupon"), CueKind.COUPON),
     (("讲解", "上架", "置顶", "弹", "pin"), CueKind.PIN),
 )
-LINK = re.compile(r"(?:#\s*(\d+))|(\d+)\s*号")
-SLOT = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–~至到]\s*(\d{1,2}):(\d{2})\s*$")
+LINK = re.compile(r"(?:#\s*(\d+))|(\d+)\s*号", re.ASCII)
+SLOT = re.compile(
+    r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*[-–~至到]\s*([01]?\d|2[0-3]):([0-5]\d)\s*$", re.ASCII
+)
 VERBATIM = re.compile(r"【([^【】]+)】")
 
 
@@ -216,12 +218,14 @@ def _row(row: dict[str, str], number: int, segments: list[ParsedSegment]) -> lis
 
 
 def _link(text: str) -> int | None:
+    """A link number (2, 2号, #2); None if there is none, or it is beyond any cart."""
     if not text:
         return None
-    if text.isdigit():
-        return int(text)
-    found = LINK.search(text)
-    return int(found[1] or found[2]) if found else None
+    found = str(int(text)) if text.isascii() and text.isdigit() else None
+    if found is None:
+        match = LINK.search(text)
+        found = (match[1] or match[2]) if match else None
+    return int(found) if found is not None and len(found) <= 6 else None
 
 
 def _line(role: str, text: str) -> ParsedLine:

@@ -22,13 +22,21 @@ from .forms import LockForm, ScriptCreateForm, ScriptImportForm, StreamScriptFor
 from .models import Line, Script, ScriptVersion, StreamScript, VersionStatus
 
 
+def _number(raw: str | None) -> int | None:
+    """A whole number from a form or query string, or None for anything else."""
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        return None
+    return int(raw)
+
+
 def _script_or_404(request: HttpRequest, pk: int) -> Script:
     return get_object_or_404(selectors.scripts_for_user(request.user), pk=pk)
 
 
 def _version(script: Script, number: str | None) -> ScriptVersion:
     versions = script.versions.order_by("-number")
-    chosen = versions.filter(number=number).first() if number and number.isdigit() else None
+    wanted = _number(number)
+    chosen = versions.filter(number=wanted).first() if wanted is not None else None
     return chosen or versions.first()
 
 
@@ -157,7 +165,7 @@ def script_template(request: HttpRequest, pk: int) -> HttpResponse:
     script = _script_or_404(request, pk)
     template = get_object_or_404(
         templates_for_user(request.user).filter(studio_id=script.studio_id),
-        pk=request.POST.get("template") if request.POST.get("template", "").isdigit() else 0,
+        pk=_number(request.POST.get("template")) or 0,
     )
     try:
         services.template_script_set(actor=request.user, template=template, script=script)
@@ -288,9 +296,7 @@ def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(f"/scripts/{script.pk}/changes/?role={role}")
     if request.method == "POST":
         line_id = request.POST.get("line", "")
-        line = get_object_or_404(
-            Line, pk=int(line_id) if line_id.isdigit() else 0, segment__version=version
-        )
+        line = get_object_or_404(Line, pk=_number(line_id) or 0, segment__version=version)
         try:
             services.line_review(
                 actor=request.user, line=line, rating=int(request.POST.get("rating") or 0)
@@ -299,7 +305,7 @@ def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
         if acknowledged is None:
             services.version_acknowledge(actor=request.user, script=script, role=role)
-        done = int(request.POST.get("done", "0") or 0) + 1
+        done = (_number(request.POST.get("done")) or 0) + 1
         query = urlencode(
             {
                 "role": role,
@@ -313,7 +319,7 @@ def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
     order = request.GET.get("order", "due")
     hint = request.GET.get("hint", "first")
     chunk = request.GET.get("segment", "")
-    done = int(request.GET.get("done", "0") or 0) if request.GET.get("done", "").isdigit() else 0
+    done = _number(request.GET.get("done")) or 0
     queue = selectors.practice_queue(
         request.user,
         version,
@@ -321,7 +327,7 @@ def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
         now=timezone.now(),
         in_order=order == "order",
         seed=done,
-        segment_id=int(chunk) if chunk.isdigit() else None,
+        segment_id=_number(chunk),
     )
     line = queue[done % len(queue)] if order == "order" and queue else (queue[0] if queue else None)
     cue = selectors.cue_before(version, line) if line else None
@@ -382,7 +388,7 @@ def speaking_rate(request: HttpRequest) -> HttpResponse:
         services.speaking_rate_set(
             actor=request.user,
             person=request.user,
-            chars_per_minute=int(raw) if raw.isdigit() else 0,
+            chars_per_minute=_number(raw) or 0,
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -406,7 +412,9 @@ def script_edit(request: HttpRequest, pk: int) -> HttpResponse:
     errors: list = []
     if request.method == "POST":
         cells = [request.POST.getlist(f"cell_{column}") for column in columns]
-        rows = [list(row) for row in zip(*cells, strict=True)] if cells[0] else []
+        # Columns of unequal length (a hand-made request) are padded, not a crash.
+        height = max(len(column) for column in cells)
+        rows = [[column[i] if i < len(column) else "" for column in cells] for i in range(height)]
         try:
             draft = services.script_table_save(
                 actor=request.user,

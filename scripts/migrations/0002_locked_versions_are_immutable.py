@@ -5,9 +5,11 @@ from django.db import migrations
 # SQLSTATE 23001 (restrict_violation, an IntegrityError to Django), any change to a locked
 # version row or to any segment, line or cue inside one.
 FORWARD = """
+-- FOR SHARE: a write into a draft waits for a lock of that draft in progress, then sees
+-- it locked, instead of slipping in beside it.
 CREATE FUNCTION scripts_version_locked(version_id bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT status = 'locked' FROM scripts_scriptversion WHERE id = version_id
+LANGUAGE sql VOLATILE AS $$
+    SELECT status = 'locked' FROM scripts_scriptversion WHERE id = version_id FOR SHARE
 $$;
 
 CREATE FUNCTION scripts_refuse_locked(version_id bigint) RETURNS void

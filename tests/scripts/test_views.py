@@ -160,3 +160,36 @@ def test_the_table_editor_saves_the_draft_and_a_bad_row_saves_nothing():
         "大家好",
         "欢迎",
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("get", "/scripts/{pk}/?version=²", {}),
+        ("get", "/scripts/{pk}/practice/?role=host&segment=²&done=²", {}),
+        ("post", "/scripts/{pk}/practice/", {"line": "²", "rating": "3", "done": "abc"}),
+        ("post", "/scripts/speaking-rate/", {"chars_per_minute": "²"}),
+        ("post", "/scripts/{pk}/edit/", {"cell_time": ["a", "b"], "cell_segment": ["x"]}),
+        ("post", "/scripts/{pk}/template/", {"template": "²"}),
+    ],
+    ids=["version", "practice-query", "practice-post", "speaking-rate", "editor", "template"],
+)
+def test_malformed_numbers_and_columns_are_refused_not_an_error(method, path, data):
+    client, studio = _producer()
+    script = _imported(client, studio)
+    client.post(f"/scripts/{script.pk}/v1/lock/", {"override_reason": "Checked by legal"})
+
+    response = getattr(client, method)(path.format(pk=script.pk), data)
+
+    assert response.status_code in (200, 302, 400, 404)
+
+
+def test_a_link_number_beyond_any_cart_is_a_bad_cell():
+    client, studio = _producer()
+    script = _imported(client, studio)
+    sheet = "时间段,环节,链接号,主播话术\n20:00-20:05,开场,99999999999号,家人们\n".encode()
+
+    response = client.post(f"/scripts/{script.pk}/import/", {"file": _upload(sheet)})
+
+    assert response.status_code == 400
+    assert "Row 2, 链接号 Link" in response.content.decode()
