@@ -1322,7 +1322,7 @@ _ORDER_RANK = "CASE {} WHEN 'placed' THEN 1 WHEN 'paid' THEN 2 WHEN 'refunded' T
 
 def _orders_record(stream: Stream, events: list[IngestEvent]) -> None:
     """Fold order events into one row per order (`StreamOrder`), in one statement."""
-    rows = sorted(events, key=lambda e: (e.payload["order_id"], e.at))
+    rows = events
     if not rows:
         return
     table = StreamOrder._meta.db_table

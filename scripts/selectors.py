@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
 
+from django.db.models import Q
+
 from rooms.models import CrewRole, Stream, User
 from rooms.selectors import stream_list_for_user
 
@@ -305,16 +307,18 @@ def practice_queue(
     """The role's lines to practise, all of them or one segment's (a chunk): in running
     order, or most urgent first (never seen, then due, verbatim lines before others),
     shuffled within equal urgency."""
-    lines = [
-        line
-        for line in _ordered_lines(version)
-        if line.role == role and segment_id in (None, line.segment_id)
-    ]
+    chosen = Line.objects.filter(segment__version=version, role=role).select_related("segment")
+    if segment_id is not None:
+        chosen = chosen.filter(segment_id=segment_id)
+    lines = list(chosen.order_by("segment__position", "position"))
     if in_order:
         return lines
+    # Progress on words since rewritten is no progress: such a line is as good as new.
+    digests = {line.key: memorise.digest(line.text) for line in lines}
     rows = {
         row.line_key: row
         for row in LineProgress.objects.filter(person=person, script_id=version.script_id)
+        if digests.get(row.line_key) == row.text_digest
     }
     rng = random.Random(seed)
     rng.shuffle(lines)
@@ -329,9 +333,17 @@ def practice_queue(
 
 
 def cue_before(version: ScriptVersion, line: Line) -> Line | None:
-    lines = _ordered_lines(version)
-    index = next(i for i, other in enumerate(lines) if other.pk == line.pk)
-    return lines[index - 1] if index else None
+    """The line spoken just before this one (its cue), in running order."""
+    position = line.segment.position
+    return (
+        Line.objects.filter(segment__version=version)
+        .filter(
+            Q(segment__position__lt=position)
+            | Q(segment__position=position, position__lt=line.position)
+        )
+        .order_by("-segment__position", "-position")
+        .first()
+    )
 
 
 def acknowledged_version(person: User, script: Script) -> int | None:

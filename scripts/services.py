@@ -66,7 +66,7 @@ def _editable(actor: User | None, version_id: int) -> ScriptVersion:
 @transaction.atomic
 def script_create(*, actor: User | None, studio: Studio, title: str) -> Script:
     """A new script with an empty first draft."""
-    if actor is not None and not actor.has_perm("rooms.change_template", studio):
+    if actor is not None and not actor.has_perm("scripts.add_script", studio):
         raise PermissionDenied(_("You don't have permission to do this."))
     script = Script(studio=studio, title=title, created_by=actor)
     script.full_clean()
@@ -440,6 +440,12 @@ def line_review(*, actor: User, line: Line, rating: int, now=None) -> LineProgre
         "stability": card.stability or 0,
         "last_rating": rating,
     }
+    # A first practice is reading the version: what changes later is shown against it.
+    ScriptStudy.objects.get_or_create(
+        person=actor,
+        script=version.script,
+        defaults={"acknowledged_version": version.number, "acknowledged_at": now},
+    )
     if progress is None:
         progress = LineProgress.objects.create(
             person=actor, script=version.script, line_key=line.key, reviews=1, **fields

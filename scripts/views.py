@@ -200,8 +200,7 @@ def script_export(request: HttpRequest, pk: int, number: int, fmt: str) -> HttpR
 def script_diff(request: HttpRequest, pk: int) -> HttpResponse:
     """Two versions side by side: by segment, then line, then word."""
     script = _script_or_404(request, pk)
-    newest = script.versions.order_by("-number").first()
-    new = _version(script, request.GET.get("to")) or newest
+    new = _version(script, request.GET.get("to"))
     old = _version(script, request.GET.get("from"))
     if old == new and new.based_on_id:
         old = new.based_on
@@ -303,8 +302,6 @@ def script_practice(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except (ValidationError, ValueError) as error:
             messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
-        if acknowledged is None:
-            services.version_acknowledge(actor=request.user, script=script, role=role)
         done = (_number(request.POST.get("done")) or 0) + 1
         query = urlencode(
             {

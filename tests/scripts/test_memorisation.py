@@ -269,3 +269,14 @@ def test_an_older_version_cannot_be_practised_once_a_newer_one_is_locked(produce
 
     with pytest.raises(ValidationError, match="newer version"):
         services.line_review(actor=actor, line=old_line, rating=3)
+
+
+def test_practising_without_acknowledging_still_shows_what_changed_after(producer, actor, script):
+    v1 = _lock(producer, script, V2)
+    line = Line.objects.get(segment__version=v1, text="这款面膜直播价9.9元")
+    services.line_review(actor=actor, line=line, rating=3)
+    _lock(producer, script, V2.replace("9.9元".encode(), "8.9元".encode()))
+
+    _latest, changes = selectors.changes_for(actor, script, CrewRole.HOST)
+
+    assert [c.new_text for c in changes] == ["这款面膜直播价8.9元"]
