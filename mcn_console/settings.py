@@ -135,6 +135,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rooms.tasks.ingest_sweep_task",
         "schedule": 15.0,
     },
+    "show-operators-sweep": {
+        "task": "rooms.tasks.show_operators_sweep_task",
+        "schedule": 10.0,
+    },
     "event-log-prune": {
         "task": "rooms.tasks.event_log_prune_task",
         "schedule": 600.0,
@@ -211,6 +215,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "LiveCueKindEnum": "rooms.models.LiveCueKind",
+        "ProductKindEnum": "rooms.models.ProductKind",
+        "ScriptCueKindEnum": "scripts.models.CueKind",
+    },
 }
 
 # --- Security ----------------------------------------------------------------------------

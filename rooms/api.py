@@ -11,12 +11,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
 )
 from rest_framework import exceptions, generics, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -27,8 +29,14 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView, exception_handler, set_rollback
 
 from . import eventlog, ingest, lineup_import, readiness, schedule, selectors, services
-from .auth import ApiTokenAuthentication, SignInGuard
-from .models import ApiToken, Channel, StreamTemplate, User
+from . import show as show_data
+from .auth import (
+    ApiTokenAuthentication,
+    ScreenTokenAuthentication,
+    SignInGuard,
+    set_screen_cookie,
+)
+from .models import ApiToken, Channel, ShowCue, StreamTemplate, User
 from .serializers import (
     ApiErrorSerializer,
     AuthTokenRequestSerializer,
@@ -39,6 +47,8 @@ from .serializers import (
     ChannelUpdateRequestSerializer,
     CrewAssignmentSerializer,
     CrewAssignRequestSerializer,
+    CueAdvanceRequestSerializer,
+    CueCallRequestSerializer,
     EventPageQuerySerializer,
     EventPageSerializer,
     IngestBatchSerializer,
@@ -51,10 +61,17 @@ from .serializers import (
     LineupSetDetailSerializer,
     LineupSetRequestSerializer,
     LineupSetSerializer,
+    LiveSnapshotSerializer,
     OccurrenceSerializer,
+    PairingApproveRequestSerializer,
+    PairingStartSerializer,
+    PairingTokenRequestSerializer,
     ReadinessOverrideRequestSerializer,
     ReadinessOverrideSerializer,
     ReadinessSerializer,
+    ScreenTokenSerializer,
+    ShowMoveRequestSerializer,
+    ShowPresenceRequestSerializer,
     StreamCreateRequestSerializer,
     StreamPlanRequestSerializer,
     StreamSerializer,
@@ -247,6 +264,8 @@ def planning_exception_handler(exc: Exception, context: dict) -> Response | None
         return _error(
             exc.messages[0], "availability", status.HTTP_409_CONFLICT, warnings=exc.problems
         )
+    if isinstance(exc, services.ShowConflict):
+        return _error(exc.messages[0], "conflict", status.HTTP_409_CONFLICT, current=exc.current)
     if isinstance(exc, services.LineupRowsInvalid):
         return _error(
             exc.messages[0],
@@ -893,4 +912,209 @@ class PersonTimeOffDetailApi(PlanningApi, APIView):
     def delete(self, request: Request, pk: int, time_off_id: int) -> Response:
         time_off = get_object_or_404(_person(request, pk).time_off, pk=time_off_id)
         services.time_off_remove(actor=request.user, time_off=time_off)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- The live room
+
+
+class ScreenOrUser(IsAuthenticated):
+    """A signed-in person, or a paired screen (read-only)."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        screen = isinstance(request.auth, selectors.ScreenIdentity)
+        return screen or super().has_permission(request, view)
+
+
+def _live_stream(request: Request, pk: int):
+    if isinstance(request.auth, selectors.ScreenIdentity):
+        stream = selectors.stream_get_for_screen(request.auth, pk)
+        if stream is None:
+            raise Http404
+        return stream
+    return _stream(request, pk)
+
+
+class LiveSnapshotApi(PlanningApi, APIView):
+    authentication_classes = [
+        ApiTokenAuthentication,
+        SessionAuthentication,
+        ScreenTokenAuthentication,
+    ]
+    permission_classes = [ScreenOrUser]
+
+    @extend_schema(
+        responses={200: LiveSnapshotSerializer} | ERRORS,
+        summary="The live picture of a stream: tiles, trend, markers, run-of-show",
+        description="For the operator console, the crew's follow screens and wall screens "
+        "(a paired screen reads its own studio's streams with `Authorization: Screen <token>`).",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        stream = _live_stream(request, pk)
+        return Response(selectors.live_snapshot(stream))
+
+
+def _show_response(stream) -> Response:
+    return Response(selectors.show_snapshot(stream))
+
+
+class ShowMoveApi(PlanningApi, APIView):
+    @extend_schema(
+        request=ShowMoveRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT} | ERRORS | CONFLICTS,
+        summary="Advance or step back the run-of-show",
+        description="409 `conflict` (with `current`) when another console moved it first.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = ShowMoveRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.show_move(actor=request.user, stream=stream, **form.validated_data)
+        return _show_response(stream)
+
+
+class ShowPresenceApi(PlanningApi, APIView):
+    @extend_schema(
+        request=ShowPresenceRequestSerializer,
+        responses={204: None} | ERRORS,
+        summary="The operator console is open (every 10 s), or closing",
+        description="Crew screens show when the console has gone quiet for 30 s.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = ShowPresenceRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.show_operator_seen(actor=request.user, stream=stream, **form.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CueListApi(PlanningApi, APIView):
+    @extend_schema(
+        request=CueCallRequestSerializer,
+        responses={201: OpenApiTypes.OBJECT} | ERRORS,
+        summary="Call a cue to standby (a script cue by key, or an ad hoc one), or fire it",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        form = CueCallRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        cue = services.cue_call(actor=request.user, stream=stream, **form.validated_data)
+        return Response(show_data.cue_data(cue), status=status.HTTP_201_CREATED)
+
+
+class CueAdvanceApi(PlanningApi, APIView):
+    @extend_schema(
+        request=CueAdvanceRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT} | ERRORS | CONFLICTS,
+        summary="GO, confirm or cancel a cue",
+        description="409 `conflict` (with `current`) when another console got there first; "
+        "400 `pin_limit` when three products are pinned already.",
+    )
+    def post(self, request: Request, pk: int, cue_id: int) -> Response:
+        stream = _stream(request, pk)
+        cue = get_object_or_404(ShowCue, pk=cue_id, stream=stream)
+        form = CueAdvanceRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        cue = services.cue_advance(actor=request.user, cue=cue, **form.validated_data)
+        return Response(show_data.cue_data(cue))
+
+
+# --- Screen pairing (RFC 8628 style)
+
+
+class PairingStartApi(PlanningApi, APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(
+        request=None,
+        responses={201: PairingStartSerializer},
+        summary="A screen asks to be paired: a device code to keep, a user code to show",
+    )
+    def post(self, request: Request) -> Response:
+        device_code, pairing = services.screen_pairing_start()
+        return Response(
+            {
+                "device_code": device_code,
+                "user_code": pairing.user_code,
+                "verification_uri": request.build_absolute_uri("/screens/pair/"),
+                "expires_in": int(services.PAIRING_LIFETIME.total_seconds()),
+                "interval": services.PAIRING_POLL_SECONDS,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class PairingTokenApi(PlanningApi, APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=PairingTokenRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT} | ERRORS,
+        summary="The screen collects its token once the code was entered",
+        description="400 with `code` `authorization_pending` (keep polling), `slow_down`, "
+        "`expired_token` or `invalid_grant`. On success the token is returned and also set "
+        "as the screen's cookie.",
+    )
+    def post(self, request: Request) -> Response:
+        form = PairingTokenRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            raw, token = services.screen_pairing_collect(
+                device_code=form.validated_data["device_code"]
+            )
+        except services.PairingPending as pending:
+            code = "slow_down" if pending.slow_down else "authorization_pending"
+            return _error("Waiting for the code to be entered.", code, status.HTTP_400_BAD_REQUEST)
+        response = Response(
+            {"token": raw, "studio": token.studio_id, "expires_at": token.expires_at},
+        )
+        set_screen_cookie(response, raw, token.expires_at)
+        return response
+
+
+class PairingApproveApi(PlanningApi, APIView):
+    @extend_schema(
+        request=PairingApproveRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT} | ERRORS,
+        summary="Enter the code a screen shows, to pair it with one of your studios",
+    )
+    def post(self, request: Request) -> Response:
+        form = PairingApproveRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        studio = get_object_or_404(
+            selectors.studios_for_user(request.user), pk=form.validated_data["studio"]
+        )
+        pairing = services.screen_pairing_approve(
+            actor=request.user,
+            user_code=form.validated_data["code"],
+            studio=studio,
+            name=form.validated_data["name"],
+            lifetime=services.SCREEN_TOKEN_LIFETIMES[form.validated_data["lifetime"]],
+        )
+        return Response({"code": pairing.user_code, "studio": studio.pk, "name": pairing.name})
+
+
+class ScreenTokenListApi(PlanningApi, APIView):
+    @extend_schema(
+        responses={200: ScreenTokenSerializer(many=True)},
+        summary="Paired screens of the studios you may pair screens for",
+    )
+    def get(self, request: Request) -> Response:
+        tokens = selectors.screen_tokens_for_user(request.user)
+        return Response(ScreenTokenSerializer(tokens, many=True).data)
+
+
+class ScreenTokenRevokeApi(PlanningApi, APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None} | ERRORS,
+        summary="Unpair a screen: its socket is closed within a heartbeat",
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        token = get_object_or_404(selectors.screen_tokens_for_user(request.user), pk=pk)
+        services.screen_token_revoke(actor=request.user, token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)

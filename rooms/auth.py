@@ -4,9 +4,12 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from . import selectors
@@ -39,6 +42,54 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
+
+
+def set_screen_cookie(response, raw: str, expires_at) -> None:
+    """The paired screen's credential, where its pages and socket find it."""
+    response.set_cookie(
+        SCREEN_COOKIE,
+        raw,
+        expires=expires_at,
+        httponly=True,
+        secure=settings.SESSION_COOKIE_SECURE,
+        samesite="Lax",
+    )
+
+
+class ScreenTokenAuthentication(authentication.BaseAuthentication):
+    """A paired wall screen reading over HTTP: its cookie, or `Authorization: Screen <token>`.
+
+    The request's user stays anonymous; `request.auth` is the screen (`ScreenIdentity`),
+    which may read the live picture of its own studio's streams and nothing else.
+    """
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode(errors="replace")
+        scheme, _sep, raw = header.partition(" ")
+        if scheme.lower() != "screen":
+            raw = request.COOKIES.get(SCREEN_COOKIE, "")
+        if not raw:
+            return None
+        screen = selectors.screen_identify(raw.strip())
+        if screen is None:
+            raise exceptions.AuthenticationFailed(_("This screen is no longer paired."))
+        return AnonymousUser(), screen
+
+    def authenticate_header(self, request) -> str:
+        return "Screen"
+
+
+class ScreenTokenScheme(OpenApiAuthenticationExtension):
+    target_class = ScreenTokenAuthentication
+    name = "screenToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Screen <token>` for a paired wall screen (read-only).",
+        }
 
 
 class ScreenTokenMiddleware(BaseMiddleware):

@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from . import eventlog
+from . import show as show_data
 from .eventlog import NewEvent
 from .models import CrewAssignment, IngestEvent, ReadinessOverride, Stream, User
 
@@ -151,3 +152,35 @@ def lineup_changed(*, stream: Stream, by: User | None) -> None:
             )
         ],
     )
+
+
+def show_moved(*, show, by: User | None, previous: int) -> None:
+    """The operator advanced or stepped back; the new position, whole."""
+    eventlog.append(
+        show.stream_id,
+        [
+            NewEvent(
+                type="show",
+                op="moved",
+                data={**show_data.position_data(show), "from": previous, "by": _by(by)},
+            )
+        ],
+    )
+
+
+def show_operator_changed(*, show) -> None:
+    """The room operator's console came online or went quiet."""
+    eventlog.append(
+        show.stream_id,
+        [NewEvent(type="show", op="operator", data=show_data.position_data(show))],
+    )
+
+
+def cue_changed(*, cue, op: str) -> None:
+    """A cue was called (standby), fired (go), confirmed done or cancelled."""
+    eventlog.append(cue.stream_id, [NewEvent(type="cue", op=op, data=show_data.cue_data(cue))])
+
+
+def metrics_updated(*, stream: Stream, data: dict) -> None:
+    """The live tiles after a batch of orders or viewer samples: absolute values."""
+    eventlog.append(stream.pk, [NewEvent(type="metrics", op="tiles", data=data)])

@@ -763,3 +763,193 @@ class StreamMinute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream_id} {self.minute:%H:%M}"
+
+
+class ScreenPairing(models.Model):
+    """A wall screen asking to be paired, in the manner of RFC 8628's device flow.
+
+    The screen keeps a secret device code (only its hash is stored here) and shows a short
+    user code; someone signed in enters the user code on their own device and chooses the
+    studio. The screen then exchanges its device code, once, for a screen token.
+    """
+
+    device_code_hash = models.CharField(max_length=64, unique=True)
+    user_code = models.CharField(max_length=9)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    polled_at = models.DateTimeField(null=True, blank=True)
+    studio = models.ForeignKey(
+        Studio, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    token_ttl = models.DurationField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    token = models.OneToOneField(
+        ScreenToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="pairing"
+    )
+
+    class Meta:
+        verbose_name = _("screen pairing")
+        verbose_name_plural = _("screen pairings")
+        constraints = [
+            # A code is entered by hand, so it must name one waiting screen only.
+            models.UniqueConstraint(
+                fields=["user_code"],
+                condition=models.Q(approved_at__isnull=True),
+                name="screen_pairing_code_waiting_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.user_code
+
+
+class Show(models.Model):
+    """The run-of-show of a stream as the room operator (中控) drives it.
+
+    `segments` is the plan as it stood when the show was set up (from the stream's locked
+    script, or its lineup when there is none), so a later edit cannot move the ground
+    under a live show: a list of {"key", "title", "planned_seconds", "offset_seconds",
+    "hard_start_seconds", "link_number", "cues": [...]}. `position` is the index of the
+    current segment (-1 before the first); `moves` counts every advance and step back, so
+    an operator's "next" names the position it saw and cannot be applied twice.
+    """
+
+    stream = models.OneToOneField(Stream, on_delete=models.CASCADE, related_name="show")
+    source = models.CharField(max_length=16)
+    source_label = models.CharField(max_length=200, blank=True)
+    segments = models.JSONField(default=list)
+    position = models.IntegerField(default=-1)
+    moves = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    segment_started_at = models.DateTimeField(null=True, blank=True)
+    pinned = models.JSONField(default=list)
+    operator_online = models.BooleanField(default=False)
+    operator_seen_at = models.DateTimeField(null=True, blank=True)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("run-of-show")
+        verbose_name_plural = _("runs-of-show")
+        indexes = [
+            models.Index(
+                fields=["operator_seen_at"],
+                condition=models.Q(operator_online=True),
+                name="show_operator_online",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream} @ {self.position}"
+
+
+class ShowSegmentRun(models.Model):
+    """When a segment was actually on air. Going back opens a new run of the earlier one."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="segment_runs")
+    index = models.PositiveIntegerField()
+    key = models.CharField(max_length=64)
+    title = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("segment run")
+        verbose_name_plural = _("segment runs")
+        ordering = ["stream", "started_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream"],
+                condition=models.Q(ended_at__isnull=True),
+                name="one_open_segment_run",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.started_at:%H:%M}"
+
+
+class LiveCueKind(models.TextChoices):
+    """What the room operator (中控) does on the platform, and what the crew does on the floor."""
+
+    PIN = "pin", _("Pin / explain (讲解)")
+    UNPIN = "unpin", _("Unpin")
+    PRICE_CHANGE = "price_change", _("Price change (改价)")
+    COUPON = "coupon", _("Coupon (发券)")
+    FLASH_SALE = "flash_sale", _("Flash sale (秒杀)")
+    SOLD_OUT = "sold_out", _("Sold out")
+    LUCKY_BAG = "lucky_bag", _("Lucky bag (福袋)")
+    CHEER = "cheer", _("Cheer")
+    MUSIC = "music", _("Music")
+    CAMERA = "camera", _("Camera")
+
+
+PRODUCT_LIVE_CUES = frozenset(
+    {
+        LiveCueKind.PIN,
+        LiveCueKind.UNPIN,
+        LiveCueKind.PRICE_CHANGE,
+        LiveCueKind.COUPON,
+        LiveCueKind.FLASH_SALE,
+        LiveCueKind.SOLD_OUT,
+        LiveCueKind.LUCKY_BAG,
+    }
+)
+
+
+class CueState(models.TextChoices):
+    STANDBY = "standby", _("Standby")
+    GO = "go", _("GO")
+    CONFIRMED = "confirmed", _("Confirmed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class ShowCue(models.Model):
+    """A cue called during the show: standby → GO → confirmed, each step with who and when.
+
+    `script_key` ties a cue to the script cue it came from, so a cue in the script is
+    called at most once; ad hoc cues have none.
+    """
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="cues")
+    kind = models.CharField(_("cue"), max_length=16, choices=LiveCueKind.choices)
+    state = models.CharField(max_length=16, choices=CueState.choices, default=CueState.STANDBY)
+    role = models.CharField(_("done by"), max_length=32, choices=CrewRole.choices)
+    script_key = models.CharField(max_length=64, blank=True)
+    segment_index = models.IntegerField(null=True, blank=True)
+    link_number = models.PositiveIntegerField(_("product link number"), null=True, blank=True)
+    product = models.CharField(_("product"), max_length=200, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    standby_at = models.DateTimeField()
+    standby_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    go_at = models.DateTimeField(null=True, blank=True)
+    go_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("cue")
+        verbose_name_plural = _("cues")
+        ordering = ["stream", "standby_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream", "script_key"],
+                condition=~models.Q(script_key=""),
+                name="script_cue_called_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.state})"

@@ -7,7 +7,7 @@ streams they are crewed on.
 
 import rules
 
-from .models import Role, Studio
+from .models import CrewRole, Role, Studio
 
 # Roles whose work spans a whole studio rather than the streams they are crewed on.
 STUDIO_WIDE_ROLES = frozenset({Role.PRODUCER, Role.ROOM_OPERATOR, Role.AD_APPROVER, Role.VIEWER})
@@ -42,6 +42,13 @@ def is_crew_member(user, stream) -> bool:
 
 
 @rules.predicate
+def runs_the_show(user, stream) -> bool:
+    return stream.crew.filter(
+        person=user, role__in=[CrewRole.ROOM_OPERATOR, CrewRole.FLOOR_CONTROLLER]
+    ).exists()
+
+
+@rules.predicate
 def is_self(user, person) -> bool:
     return person is not None and user.pk == person.pk
 
@@ -70,6 +77,14 @@ rules.add_perm("rooms.change_lineup", rules.is_superuser | (is_producer & is_str
 # Templates belong to a studio; lineup sets are shared across studios by producers.
 rules.add_perm("rooms.change_template", rules.is_superuser | (is_producer & is_studio_member))
 rules.add_perm("rooms.change_lineup_set", rules.is_superuser | is_producer)
+# The run-of-show is driven by the room operators (中控) of the studio, the stream's own room
+# operator and floor controller (场控), and its producers.
+rules.add_perm(
+    "rooms.run_show",
+    rules.is_superuser
+    | ((is_producer | is_room_operator) & is_stream_studio_member)
+    | runs_the_show,
+)
 # Wall screens are paired and unpaired by the studio's producers and room operators.
 rules.add_perm(
     "rooms.pair_screen",

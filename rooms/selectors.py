@@ -9,11 +9,12 @@ from decimal import Decimal
 from django.contrib.sessions.models import Session
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Avg, Count, Max, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import schedule
+from . import eventlog, schedule
+from . import show as show_module
 from .models import (
     CalendarFeed,
     Channel,
@@ -22,6 +23,8 @@ from .models import (
     LineupSet,
     Role,
     ScreenToken,
+    Show,
+    ShowCue,
     Stream,
     StreamMinute,
     StreamOrder,
@@ -81,6 +84,17 @@ def screen_identify(raw_token: str) -> ScreenIdentity | None:
         .first()
     )
     return ScreenIdentity(token_id=row[0], studio_id=row[1]) if row else None
+
+
+def screen_tokens_for_user(user: User) -> QuerySet[ScreenToken]:
+    """Screens paired in the studios this person may pair screens for, newest first."""
+    tokens = ScreenToken.objects.select_related("studio").order_by("-created_at")
+    if user.is_superuser:
+        return tokens
+    # As the `rooms.pair_screen` rule: producers and room operators of the studio.
+    if not user.groups.filter(name__in=[Role.PRODUCER, Role.ROOM_OPERATOR]).exists():
+        return tokens.none()
+    return tokens.filter(studio__members=user)
 
 
 def screen_access_key(screen: ScreenIdentity) -> tuple:
@@ -654,3 +668,154 @@ def stream_trends(
 def _trend(metric: str, recent: Decimal, before: Decimal, threshold: Decimal) -> Trend:
     change = ((recent - before) / before).quantize(Decimal("0.001")) if before else None
     return Trend(metric, recent, before, change, change is not None and change < -threshold)
+
+
+# --- The live picture: tiles, trend, run-of-show -----------------------------------------
+
+# Other apps add to the wall screen and the trend chart here (questions for the host, boost
+# status and boost markers), from their AppConfig.ready(): callables `(stream) -> ...`.
+WALL_PANELS: list = []  # -> dict | None: {"key", "title", "items": [...]}
+TREND_MARKERS: list = []  # -> list[dict]: {"at", "kind", "label"}
+
+# How much trend a live screen loads: six hours of minutes.
+SERIES_MINUTES = 360
+
+
+def _json_value(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def live_metrics(stream: Stream, *, now: datetime) -> dict:
+    """The tiles, their rolling-window alerts and the current minute's trend point."""
+    tiles = stream_tiles(stream)
+    trends = {trend.metric: trend for trend in stream_trends(stream, now=now)}
+    return {
+        "tiles": {k: _json_value(v) for k, v in dataclasses.asdict(tiles).items()},
+        "alerts": {metric: trend.alert for metric, trend in trends.items()},
+        "changes": {metric: _json_value(trend.change) for metric, trend in trends.items()},
+        "point": {
+            "minute": now.replace(second=0, microsecond=0).isoformat(),
+            "gmv": str(tiles.gmv),
+            "online": tiles.online,
+        },
+    }
+
+
+def live_series(stream: Stream) -> list[dict]:
+    """Paid GMV (running total) and online viewers per minute, oldest first."""
+    gmv_by_minute = dict(
+        StreamOrder.objects.filter(stream=stream, status="paid")
+        .annotate(minute=TruncMinute("paid_at"))
+        .values("minute")
+        .annotate(total=Sum("amount"))
+        .values_list("minute", "total")
+    )
+    online_by_minute = dict(
+        StreamMinute.objects.filter(stream=stream).values_list("minute", "online")
+    )
+    points, running, online = [], Decimal(0), 0
+    for minute in sorted(gmv_by_minute.keys() | online_by_minute.keys()):
+        running += gmv_by_minute.get(minute, 0)
+        online = online_by_minute.get(minute, online)
+        points.append({"minute": minute.isoformat(), "gmv": str(running), "online": online})
+    return points[-SERIES_MINUTES:]
+
+
+def live_markers(stream: Stream) -> list[dict]:
+    """What happened on the show, for the trend chart: cues fired, and other apps' markers."""
+    markers = [
+        {
+            "at": cue.go_at.isoformat(),
+            "kind": cue.kind,
+            "label": f"#{cue.link_number}" if cue.link_number else cue.get_kind_display(),
+            "cue": cue.pk,
+        }
+        for cue in ShowCue.objects.filter(stream=stream, go_at__isnull=False).order_by("go_at")
+    ]
+    for source in TREND_MARKERS:
+        markers += source(stream)
+    return sorted(markers, key=lambda marker: marker["at"])
+
+
+def show_snapshot(stream: Stream) -> dict:
+    """The run-of-show: the plan, where the operator stands, and every cue called so far.
+
+    Before the show is set up (the stream has not gone live) this is the plan it would run.
+    """
+    show = Show.objects.filter(stream=stream).select_related("operator").first()
+    if show is None:
+        plan = show_module.plan_for(stream)
+        source, label, segments = plan.source, plan.label, plan.as_rows()
+        position = {
+            "position": -1,
+            "moves": 0,
+            "started_at": None,
+            "segment_started_at": None,
+            "pinned": [],
+            "operator_online": False,
+            "operator": None,
+        }
+    else:
+        source, label, segments = show.source, show.source_label, show.segments
+        position = show_module.position_data(show)
+    cues = ShowCue.objects.filter(stream=stream).select_related("standby_by", "go_by", "done_by")
+    return {
+        "source": source,
+        "label": label,
+        "segments": segments,
+        **position,
+        "cues": [show_module.cue_data(cue) for cue in cues.order_by("standby_at", "pk")],
+    }
+
+
+def live_snapshot(stream: Stream, *, now: datetime | None = None) -> dict:
+    """Everything a live screen shows, with the log id it is current to.
+
+    The head is read first: an event landing while the rest is read is then applied again
+    by the socket, and every live event carries absolute values, so that changes nothing.
+    """
+    now = now or timezone.now()
+    head = eventlog.head(stream.pk)
+    return {
+        "head": head,
+        "server_now": now.isoformat(),
+        "stream": {
+            "id": stream.pk,
+            "title": stream.title,
+            "status": stream.status,
+            "planned_start": stream.planned_start.isoformat(),
+            "planned_end": stream.planned_end.isoformat(),
+            "actual_start": stream.actual_start.isoformat() if stream.actual_start else None,
+            "actual_end": stream.actual_end.isoformat() if stream.actual_end else None,
+            "currency": stream.channel.currency,
+            "time_zone": stream.studio.time_zone,
+        },
+        "metrics": live_metrics(stream, now=now),
+        "series": live_series(stream),
+        "markers": live_markers(stream),
+        "show": show_snapshot(stream),
+        "panels": [panel for source in WALL_PANELS if (panel := source(stream))],
+    }
+
+
+def studio_current_stream(studio_id: int, *, now: datetime | None = None) -> Stream | None:
+    """What a studio's wall screen shows: the live stream, else the next one today, else the
+    one that ended last."""
+    now = now or timezone.now()
+    streams = Stream.objects.filter(studio_id=studio_id).select_related("channel", "studio")
+    live = streams.filter(status=StreamStatus.LIVE).order_by("-actual_start").first()
+    if live is not None:
+        return live
+    upcoming = (
+        streams.filter(status=StreamStatus.SCHEDULED, planned_end__gte=now)
+        .order_by("planned_start")
+        .first()
+    )
+    if upcoming is not None and upcoming.planned_start - now < timedelta(hours=12):
+        return upcoming
+    return (
+        streams.filter(status__in=[StreamStatus.ENDED, StreamStatus.REVIEWED])
+        .order_by("-actual_end")
+        .first()
+        or upcoming
+    )

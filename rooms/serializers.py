@@ -14,6 +14,7 @@ from .models import (
     LineupItem,
     LineupSet,
     LineupSetItem,
+    LiveCueKind,
     Platform,
     ReadinessOverride,
     Stream,
@@ -615,3 +616,85 @@ class IngestReceiptSerializer(serializers.Serializer):
 
 class IngestErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
+
+
+# --- The live room -----------------------------------------------------------------------
+
+
+class LiveSnapshotSerializer(serializers.Serializer):
+    """What a live screen shows, current to the event `head`; live events carry absolute
+    values, so the socket can start after `head` and apply everything from there."""
+
+    head = serializers.IntegerField()
+    server_now = serializers.DateTimeField()
+    stream = serializers.DictField()
+    metrics = serializers.DictField(help_text="`tiles`, `alerts`, `changes`, `point`.")
+    series = serializers.ListField(child=serializers.DictField())
+    markers = serializers.ListField(child=serializers.DictField())
+    show = serializers.DictField(
+        help_text="`segments`, `position` (-1 before the first), `moves`, `started_at`, "
+        "`segment_started_at`, `pinned`, `operator_online`, `cues`."
+    )
+    panels = serializers.ListField(child=serializers.DictField())
+
+
+class ShowMoveRequestSerializer(serializers.Serializer):
+    to = serializers.IntegerField(min_value=0, help_text="Index of the segment to go to.")
+    seen_moves = serializers.IntegerField(
+        min_value=0, help_text="`moves` as your screen last saw it (409 if it changed)."
+    )
+
+
+class ShowPresenceRequestSerializer(serializers.Serializer):
+    leaving = serializers.BooleanField(default=False)
+
+
+class CueCallRequestSerializer(serializers.Serializer):
+    script_key = serializers.CharField(
+        max_length=64, required=False, default="", help_text="A cue from the plan; or:"
+    )
+    kind = serializers.ChoiceField(choices=LiveCueKind.choices, required=False)
+    link_number = serializers.IntegerField(min_value=1, max_value=9999, required=False)
+    role = serializers.ChoiceField(choices=CrewRole.choices, required=False)
+    note = serializers.CharField(max_length=300, required=False, default="", allow_blank=True)
+    params = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="price_change: `price`; coupon: `value`, `quantity`; "
+        "flash_sale: `price`, `quantity`, `seconds`.",
+    )
+    go = serializers.BooleanField(default=False, help_text="Fire at once (ad hoc).")
+
+
+class CueAdvanceRequestSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=["go", "confirmed", "cancelled"])
+    params = serializers.DictField(required=False, default=dict)
+
+
+class PairingStartSerializer(serializers.Serializer):
+    device_code = serializers.CharField()
+    user_code = serializers.CharField()
+    verification_uri = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    interval = serializers.IntegerField()
+
+
+class PairingTokenRequestSerializer(serializers.Serializer):
+    device_code = serializers.CharField(max_length=200)
+
+
+class PairingApproveRequestSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=20)
+    studio = serializers.IntegerField()
+    name = serializers.CharField(max_length=100)
+    lifetime = serializers.ChoiceField(choices=["1d", "7d", "30d", "90d"], default="30d")
+
+
+class ScreenTokenSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    studio = serializers.IntegerField(source="studio_id")
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_seen_at = serializers.DateTimeField(allow_null=True)

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from itertools import groupby
 
 from django.conf import settings
@@ -29,11 +30,16 @@ from . import (
     selectors,
     templates_hooks,
 )
+from . import show as show_module
 from .events import (
     crew_changed,
+    cue_changed,
     lineup_changed,
+    metrics_updated,
     orders_received,
     readiness_overridden,
+    show_moved,
+    show_operator_changed,
     stream_planned,
     stream_replanned,
     stream_status_changed,
@@ -42,22 +48,29 @@ from .events import (
 from .lineup_import import LineupRowsInvalid, RowError
 from .models import (
     LINEUP_FIELD_NAMES,
+    PRODUCT_LIVE_CUES,
     ApiToken,
     CalendarFeed,
     Channel,
     ChannelSecret,
     CrewAssignment,
     CrewRole,
+    CueState,
     IngestEvent,
     IngestStatus,
     LineupFields,
     LineupItem,
     LineupSet,
     LineupSetItem,
+    LiveCueKind,
     Platform,
     ReadinessOverride,
     Role,
+    ScreenPairing,
     ScreenToken,
+    Show,
+    ShowCue,
+    ShowSegmentRun,
     Stream,
     StreamMinute,
     StreamOrder,
@@ -69,7 +82,7 @@ from .models import (
     User,
     WorkingHours,
 )
-from .tokens import token_new
+from .tokens import token_hash, token_new
 
 logger = logging.getLogger(__name__)
 
@@ -572,6 +585,10 @@ def stream_transition(
             stream.actual_end = at
         stream.save(update_fields=["status", "actual_start", "actual_end"])
         stream_status_changed(stream=stream, previous=previous, by=actor)
+        if to == StreamStatus.LIVE:
+            _show_for_update(stream)  # the plan is fixed as the stream goes live
+        if to == StreamStatus.ENDED:
+            ShowSegmentRun.objects.filter(stream=stream, ended_at__isnull=True).update(ended_at=at)
     return stream
 
 
@@ -1159,6 +1176,8 @@ def _json(fields: dict) -> str:
     return json.dumps(fields, cls=DjangoJSONEncoder, ensure_ascii=False)
 
 
+# Platform events that change the live tiles: one tiles event per stream per dispatch.
+MEASURED_EVENT_TYPES = frozenset({"order", "viewers"})
 # A dispatch that finds a backlog behind its own rows takes up to this many in one go.
 DISPATCH_BACKLOG_ROWS = 2000
 
@@ -1195,12 +1214,17 @@ def ingest_dispatch(*, inbox_ids: list[int], with_backlog: bool = False) -> int:
                 # comments and orders that arrived with that news.
                 key=lambda row: (row.stream_id, row.type != "stream_status", row.type, row.pk),
             )
+            measured: dict[int, Stream] = {}
             for (stream_id, event_type), group in groupby(
                 routed, key=lambda row: (row.stream_id, row.type)
             ):
                 group_rows = list(group)
                 status, error = _ingest_handle(event_type, group_rows)
                 outcomes[(status, stream_id, error)] += [row.pk for row in group_rows]
+                if status == IngestStatus.PROCESSED and event_type in MEASURED_EVENT_TYPES:
+                    measured[stream_id] = group_rows[0].stream
+            for stream in measured.values():
+                live_metrics_publish(stream=stream)
             _ingest_record_outcomes(outcomes)
     return sum(
         len(ids) for (status, *_), ids in outcomes.items() if status == IngestStatus.PROCESSED
@@ -1405,3 +1429,448 @@ def _viewer_minutes_record(stream: Stream, events: list[IngestEvent]) -> None:
                 [e.payload["entered_total"] for e in events],
             ],
         )
+
+
+# --- Run-of-show -------------------------------------------------------------------------
+
+# A console that has not said it is there for this long has gone (closed, crashed, offline).
+OPERATOR_SILENCE = timedelta(seconds=30)
+MAX_PINNED = 3
+
+
+class ShowConflict(ValidationError):
+    """Someone else moved the show or the cue first; carries what it is now."""
+
+    def __init__(self, message: str, *, current: dict):
+        self.current = current
+        super().__init__(message, code="conflict")
+
+
+def _show_for_update(stream: Stream) -> Show:
+    """The stream's show, locked; set up from its plan on first use.
+
+    Set-up happens under the stream's row lock so two consoles opening at once make one show.
+    """
+    show = Show.objects.select_for_update().filter(stream=stream).first()
+    if show is not None:
+        return show
+    lock_objects.stream_for_update(stream.pk)
+    show = Show.objects.select_for_update().filter(stream=stream).first()
+    if show is None:
+        plan = show_module.plan_for(stream)
+        show = Show.objects.create(
+            stream=stream, source=plan.source, source_label=plan.label, segments=plan.as_rows()
+        )
+    return show
+
+
+def _is_live(stream: Stream) -> bool:
+    # The caller's instance may predate the stream going live or ending.
+    return Stream.objects.filter(pk=stream.pk, status=StreamStatus.LIVE).exists()
+
+
+def show_move(
+    *, actor: User | None, stream: Stream, to: int, seen_moves: int, at: datetime | None = None
+) -> Show:
+    """Advance to (or step back to) segment `to`.
+
+    `seen_moves` is the show's move count as the operator's screen last saw it: when two
+    consoles press "next" at the same moment, the second finds the count changed and is told
+    where the show now stands instead of skipping a segment.
+    """
+    _require(actor, "rooms.run_show", stream)
+    at = at or timezone.now()
+    with transaction.atomic():
+        show = _show_for_update(stream)
+        if show.moves != seen_moves:
+            raise ShowConflict(
+                _("The show was moved meanwhile; it is now at segment %(n)d.")
+                % {"n": show.position + 1},
+                current=show_module.position_data(show),
+            )
+        if not _is_live(stream):
+            raise ValidationError(
+                _("The show runs only while the stream is live."), code="not_live"
+            )
+        if not 0 <= to < len(show.segments):
+            raise ValidationError(_("There is no such segment."), code="invalid")
+        previous = show.position
+        ShowSegmentRun.objects.filter(stream=stream, ended_at__isnull=True).update(ended_at=at)
+        segment = show.segments[to]
+        ShowSegmentRun.objects.create(
+            stream=stream, index=to, key=segment["key"], title=segment["title"], started_at=at
+        )
+        show.position = to
+        show.moves += 1
+        show.segment_started_at = at
+        if show.started_at is None:
+            show.started_at = at
+        show.save(update_fields=["position", "moves", "segment_started_at", "started_at"])
+        show_moved(show=show, by=actor, previous=previous)
+    return show
+
+
+def show_operator_seen(*, actor: User, stream: Stream, leaving: bool = False) -> Show:
+    """The operator's console is open (it says so every few seconds), or is closing."""
+    _require(actor, "rooms.run_show", stream)
+    now = timezone.now()
+    with transaction.atomic():
+        show = _show_for_update(stream)
+        was_online = show.operator_online
+        if leaving:
+            if show.operator_id not in (None, actor.pk):
+                return show  # another operator's console is the one that counts
+            show.operator_online = False
+        else:
+            show.operator_online, show.operator, show.operator_seen_at = True, actor, now
+        show.save(update_fields=["operator_online", "operator", "operator_seen_at"])
+        if show.operator_online != was_online:
+            show_operator_changed(show=show)
+    return show
+
+
+def show_operators_sweep(*, now: datetime | None = None) -> int:
+    """Mark consoles that went quiet as gone, so the crew's screens can say so."""
+    cutoff = (now or timezone.now()) - OPERATOR_SILENCE
+    gone = 0
+    stale = Show.objects.filter(operator_online=True, operator_seen_at__lt=cutoff)
+    for show_id in stale.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            show = (
+                Show.objects.select_for_update()
+                .filter(pk=show_id, operator_online=True, operator_seen_at__lt=cutoff)
+                .first()
+            )
+            if show is None:
+                continue
+            show.operator_online = False
+            show.save(update_fields=["operator_online"])
+            show_operator_changed(show=show)
+            gone += 1
+    return gone
+
+
+def _cue_params(kind: str, params: dict) -> dict:
+    """Check what each kind of cue needs; money as strings, counts as integers."""
+    errors: dict[str, str] = {}
+
+    def money(name: str) -> None:
+        try:
+            value = Decimal(str(params.get(name, "")))
+        except (InvalidOperation, ValueError):
+            value = None
+        if value is None or not value.is_finite() or value <= 0 or value >= Decimal("1e9"):
+            errors[name] = _("Enter an amount above zero.")
+        else:
+            clean[name] = str(value.quantize(Decimal("0.01")))
+
+    def count(name: str, low: int, high: int) -> None:
+        value = params.get(name)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            errors[name] = _("Enter a whole number from %(low)d to %(high)d.") % {
+                "low": low,
+                "high": high,
+            }
+        else:
+            clean[name] = value
+
+    clean: dict = {}
+    if kind == LiveCueKind.PRICE_CHANGE:
+        money("price")
+    elif kind == LiveCueKind.COUPON:
+        money("value")
+        if params.get("quantity") not in (None, ""):
+            count("quantity", 1, 1_000_000)
+    elif kind == LiveCueKind.FLASH_SALE:
+        money("price")
+        count("quantity", 1, 1_000_000)
+        count("seconds", 10, 3600)
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def cue_call(
+    *,
+    actor: User | None,
+    stream: Stream,
+    kind: str = "",
+    script_key: str = "",
+    link_number: int | None = None,
+    role: str = "",
+    note: str = "",
+    params: dict | None = None,
+    go: bool = False,
+) -> ShowCue:
+    """Call a cue to standby (or straight to GO, for an ad hoc cue fired at once).
+
+    A script cue is named by its key and takes kind, role and product from the plan; it is
+    called once however many consoles call it. An ad hoc cue names its kind and product.
+    """
+    _require(actor, "rooms.run_show", stream)
+    now = timezone.now()
+    with transaction.atomic():
+        show = _show_for_update(stream)
+        if not _is_live(stream):
+            raise ValidationError(
+                _("Cues are called only while the stream is live."), code="not_live"
+            )
+        segment_index = show.position if show.position >= 0 else None
+        if script_key:
+            existing = ShowCue.objects.filter(stream=stream, script_key=script_key).first()
+            if existing is not None:
+                return existing
+            found = _planned_cue(show, script_key)
+            if found is None:
+                raise ValidationError({"script_key": _("There is no such cue in the plan.")})
+            segment_index, planned = found
+            kind, role = planned["kind"], planned["role"]
+            link_number, note = planned["link_number"], planned["note"]
+        if kind not in LiveCueKind.values:
+            raise ValidationError({"kind": _("Choose a kind of cue.")})
+        if kind in PRODUCT_LIVE_CUES:
+            role = CrewRole.ROOM_OPERATOR
+        elif role not in CrewRole.values:
+            raise ValidationError({"role": _("Say whose cue it is.")})
+        product = _cue_product(stream, kind, link_number)
+        clean = _cue_params(kind, params or {}) if not script_key else {}
+        cue = ShowCue.objects.create(
+            stream=stream,
+            kind=kind,
+            role=role,
+            script_key=script_key,
+            segment_index=segment_index,
+            link_number=link_number,
+            product=product,
+            note=note[:300],
+            params=clean,
+            standby_at=now,
+            standby_by=actor,
+        )
+        cue_changed(cue=cue, op="standby")
+        if go:
+            cue = _cue_go(show, cue, actor=actor, now=now)
+    return cue
+
+
+def _planned_cue(show: Show, key: str) -> tuple[int, dict] | None:
+    for index, segment in enumerate(show.segments):
+        for cue in segment["cues"]:
+            if cue["key"] == key:
+                return index, cue
+    return None
+
+
+def _cue_product(stream: Stream, kind: str, link_number: int | None) -> str:
+    if kind not in PRODUCT_LIVE_CUES or (kind == LiveCueKind.LUCKY_BAG and link_number is None):
+        return ""
+    if link_number is None:
+        raise ValidationError({"link_number": _("Which product? Give its link number.")})
+    item = stream.lineup.filter(link_number=link_number).first()
+    if item is None:
+        raise ValidationError(
+            {"link_number": _("Link %(n)s is not in this stream's lineup.") % {"n": link_number}}
+        )
+    return item.name
+
+
+def cue_advance(
+    *, actor: User | None, cue: ShowCue, to: str, params: dict | None = None
+) -> ShowCue:
+    """Fire a cue on standby (GO), confirm one that was fired, or cancel one not yet done.
+
+    A cue moves forward only: if another console got there first the caller is told what
+    happened instead of the step being done twice. A script cue's details (a price) may be
+    filled in when it is fired.
+    """
+    stream = cue.stream
+    _require(actor, "rooms.run_show", stream)
+    now = timezone.now()
+    with transaction.atomic():
+        show = _show_for_update(stream)
+        cue = ShowCue.objects.select_for_update().get(pk=cue.pk)
+        allowed = {
+            CueState.GO: {CueState.STANDBY},
+            CueState.CONFIRMED: {CueState.GO},
+            CueState.CANCELLED: {CueState.STANDBY},
+        }
+        if to not in allowed:
+            raise ValidationError(_("A cue can be fired, confirmed or cancelled."), code="invalid")
+        if cue.state not in allowed[to]:
+            raise ShowConflict(
+                _("This cue is already %(state)s.") % {"state": CueState(cue.state).label},
+                current=show_module.cue_data(cue),
+            )
+        if to == CueState.GO:
+            if params:
+                cue.params = {**cue.params, **_cue_params(cue.kind, params)}
+            elif cue.kind in (LiveCueKind.PRICE_CHANGE, LiveCueKind.FLASH_SALE) and not cue.params:
+                _cue_params(cue.kind, {})  # says what is missing
+            return _cue_go(show, cue, actor=actor, now=now)
+        cue.state = to
+        cue.done_at, cue.done_by = now, actor
+        cue.save(update_fields=["state", "done_at", "done_by"])
+        cue_changed(cue=cue, op=to)
+    return cue
+
+
+def _cue_go(show: Show, cue: ShowCue, *, actor: User | None, now: datetime) -> ShowCue:
+    """GO: the moment the operator acts on the platform. Pins change with it."""
+    pinned = list(show.pinned)
+    if cue.kind == LiveCueKind.PIN and cue.link_number not in pinned:
+        if len(pinned) >= MAX_PINNED:
+            raise ValidationError(
+                _("%(max)d products are pinned already (%(links)s): unpin one first.")
+                % {"max": MAX_PINNED, "links": ", ".join(f"#{n}" for n in pinned)},
+                code="pin_limit",
+            )
+        pinned.append(cue.link_number)
+    elif cue.kind in (LiveCueKind.UNPIN, LiveCueKind.SOLD_OUT):
+        pinned = [n for n in pinned if n != cue.link_number]
+    if cue.kind == LiveCueKind.FLASH_SALE:
+        cue.params = {
+            **cue.params,
+            "ends_at": (now + timedelta(seconds=cue.params["seconds"])).isoformat(),
+        }
+    if pinned != show.pinned:
+        show.pinned = pinned
+        show.save(update_fields=["pinned"])
+    cue.state, cue.go_at, cue.go_by = CueState.GO, now, actor
+    cue.save(update_fields=["state", "go_at", "go_by", "params"])
+    cue_changed(cue=cue, op="go")
+    return cue
+
+
+# --- Live metrics ------------------------------------------------------------------------
+
+
+def live_metrics_publish(*, stream: Stream) -> None:
+    """Put the stream's tiles in its log after a batch of orders or viewer samples, so every
+    screen shows the same numbers without recomputing them."""
+    metrics_updated(stream=stream, data=selectors.live_metrics(stream, now=timezone.now()))
+
+
+# --- Screen pairing ----------------------------------------------------------------------
+
+PAIRING_LIFETIME = timedelta(minutes=10)
+# The RFC 8628 alphabet: no vowels (no words), nothing easily misread.
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+PAIRING_POLL_SECONDS = 5
+SCREEN_TOKEN_LIFETIMES = {
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+
+
+def _user_code() -> str:
+    letters = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
+    return f"{letters[:4]}-{letters[4:]}"
+
+
+def normalise_user_code(raw: str) -> str:
+    """What a person types ("bcdf ghjk", "BCDFGHJK") as stored ("BCDF-GHJK")."""
+    letters = "".join(ch for ch in raw.upper() if ch.isalpha())
+    return f"{letters[:4]}-{letters[4:]}" if len(letters) == 8 else raw.strip().upper()
+
+
+def screen_pairing_start() -> tuple[str, ScreenPairing]:
+    """A screen asks to be paired: a secret device code for it, a short code to show."""
+    now = timezone.now()
+    ScreenPairing.objects.filter(expires_at__lt=now - PAIRING_LIFETIME).delete()
+    for _attempt in range(5):
+        device_code, device_hash = token_new("dev")
+        try:
+            with transaction.atomic():
+                pairing = ScreenPairing.objects.create(
+                    device_code_hash=device_hash,
+                    user_code=_user_code(),
+                    created_at=now,
+                    expires_at=now + PAIRING_LIFETIME,
+                )
+            return device_code, pairing
+        except IntegrityError:
+            continue  # the short code is waiting on another screen: draw again
+    raise RuntimeError("could not draw a free pairing code")
+
+
+def screen_pairing_approve(
+    *, actor: User, user_code: str, studio: Studio, name: str, lifetime: timedelta
+) -> ScreenPairing:
+    """Someone signed in vouches for the screen showing `user_code`."""
+    _require(actor, "rooms.pair_screen", studio)
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": _("Name the screen (e.g. “Studio A wall”).")})
+    with transaction.atomic():
+        pairing = (
+            ScreenPairing.objects.select_for_update()
+            .filter(
+                user_code=normalise_user_code(user_code),
+                approved_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            )
+            .first()
+        )
+        if pairing is None:
+            raise ValidationError(
+                {"code": _("No screen is showing that code. Check it, or restart pairing.")}
+            )
+        pairing.studio, pairing.name, pairing.token_ttl = studio, name[:100], lifetime
+        pairing.approved_by, pairing.approved_at = actor, timezone.now()
+        pairing.save()
+    return pairing
+
+
+class PairingPending(Exception):
+    """Not approved yet (or polled too fast): the screen should keep waiting."""
+
+    def __init__(self, *, slow_down: bool = False):
+        super().__init__("slow_down" if slow_down else "authorization_pending")
+        self.slow_down = slow_down
+
+
+def screen_pairing_collect(*, device_code: str) -> tuple[str, ScreenToken]:
+    """The screen exchanges its device code for its token, once, after approval.
+
+    Raises `PairingPending` while it waits and ValidationError when the code is unknown,
+    expired or already used.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        pairing = (
+            ScreenPairing.objects.select_for_update()
+            .filter(device_code_hash=token_hash(device_code))
+            .first()
+        )
+        if pairing is None or pairing.token_id is not None:
+            raise ValidationError(_("This pairing is unknown or was used."), code="invalid_grant")
+        if pairing.approved_at is None:
+            if pairing.expires_at <= now:
+                raise ValidationError(_("The code expired."), code="expired_token")
+            too_fast = (
+                pairing.polled_at is not None
+                and (now - pairing.polled_at).total_seconds() < PAIRING_POLL_SECONDS - 1
+            )
+            pairing.polled_at = now
+            pairing.save(update_fields=["polled_at"])
+    if pairing.approved_at is None:
+        raise PairingPending(slow_down=too_fast)
+    with transaction.atomic():
+        pairing = ScreenPairing.objects.select_for_update().get(pk=pairing.pk)
+        if pairing.token_id is not None:
+            raise ValidationError(_("This pairing is unknown or was used."), code="invalid_grant")
+        raw, key_hash = token_new("scr")
+        token = ScreenToken.objects.create(
+            studio=pairing.studio,
+            name=pairing.name,
+            key_hash=key_hash,
+            created_by=pairing.approved_by,
+            expires_at=now + pairing.token_ttl,
+        )
+        pairing.token = token
+        pairing.save(update_fields=["token"])
+    return raw, token

@@ -36,3 +36,9 @@ def ingest_sweep_task() -> int:
 @shared_task
 def event_log_prune_task() -> int:
     return eventlog.prune(older_than=timedelta(hours=settings.MCN_EVENT_RETENTION_HOURS))
+
+
+@shared_task
+def show_operators_sweep_task() -> int:
+    """Tell the crew's screens when a room operator's console has gone quiet."""
+    return services.show_operators_sweep()

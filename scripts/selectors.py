@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from rooms.models import CrewRole, Stream, User
 from rooms.selectors import stream_list_for_user
+from rooms.show import PlannedCue, PlannedSegment, ShowPlan
 
 from . import lint, memorise
 from .diff import LineText, SegmentText, changed_keys_between, diff_versions
@@ -397,3 +398,44 @@ def changed_since(person: User, script: Script, version: ScriptVersion) -> list:
         )
         if current.get(row.line_key) != row.text_digest
     ]
+
+
+def show_plan(stream: Stream) -> ShowPlan | None:
+    """The run-of-show of a stream's locked script: its segments and the cues in them."""
+    version = stream_script_version(stream)
+    if version is None:
+        return None
+    segments = {segment.pk: (segment, []) for segment in version.segments.order_by("position")}
+    cues = (
+        Cue.objects.filter(line__segment__version=version)
+        .select_related("line")
+        .order_by("line__segment__position", "line__position", "pk")
+    )
+    for cue in cues:
+        segments[cue.line.segment_id][1].append(
+            PlannedCue(
+                key=str(cue.key),
+                kind=cue.kind,
+                role=cue.crew_role,
+                link_number=cue.link_number,
+                note=cue.note,
+                on_words=cue.line.text[-memorise.CUE_TAIL_CHARS :],
+            )
+        )
+    return ShowPlan(
+        source="script",
+        label=f"{version.script.title} v{version.number}",
+        segments=[
+            PlannedSegment(
+                key=str(segment.key),
+                title=segment.title,
+                planned_seconds=int(segment.planned_duration.total_seconds()),
+                hard_start_seconds=(
+                    int(segment.hard_start.total_seconds()) if segment.hard_start else None
+                ),
+                link_number=segment.link_number,
+                cues=planned,
+            )
+            for segment, planned in segments.values()
+        ],
+    )

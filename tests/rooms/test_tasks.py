@@ -60,13 +60,14 @@ def test_webhook_events_reach_the_streams_log_through_a_real_worker(celery_worke
     ]
 
     response = post_events(Client(), stream.channel, events)
-    log = wait_until(lambda: len(_log(stream)) == 5 and _log(stream))
+    log = wait_until(lambda: len(_log(stream)) == 6 and _log(stream))
 
     assert response.status_code == 202
     assert log[0] == ("stream", "status_changed")
     assert sorted(log[1:]) == [
         ("ad_metrics", "sampled"),
         ("comment", "received"),
+        ("metrics", "tiles"),
         ("order", "paid"),
         ("viewers", "sampled"),
     ]
@@ -125,7 +126,8 @@ def test_a_failing_handler_is_retried_and_does_not_hold_back_other_types(monkeyp
     assert viewers.status == IngestStatus.FAILED
     assert "viewers handler is down" in viewers.error
     assert retried == 1
-    assert _log(stream) == [("comment", "received"), ("viewers", "sampled")]
+    # The tiles follow the viewers once their handler works again.
+    assert _log(stream) == [("comment", "received"), ("viewers", "sampled"), ("metrics", "tiles")]
 
 
 def test_a_handler_that_keeps_failing_is_given_up_on(monkeypatch, settings):
