@@ -1,4 +1,4 @@
-"""`python -m bench [ingest|fanout|catchup|crash|calendar|scriptdiff|scriptsheet ...]
+"""`python -m bench [ingest|fanout|catchup|crash|calendar|scriptdiff|scriptsheet|live ...]
 [options]`; all by default."""
 
 import argparse
@@ -8,7 +8,16 @@ import traceback
 
 from .harness import emit, log, prepare
 
-BENCHMARKS = ("ingest", "fanout", "catchup", "crash", "calendar", "scriptdiff", "scriptsheet")
+BENCHMARKS = (
+    "ingest",
+    "fanout",
+    "catchup",
+    "crash",
+    "calendar",
+    "scriptdiff",
+    "scriptsheet",
+    "live",
+)
 
 
 def main(argv: list[str]) -> int:
@@ -34,6 +43,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--requests", type=int, default=200, help="calendar: timed requests per page (200)"
     )
+    parser.add_argument("--walls", type=int, default=50, help="live: wall screens (50)")
+    parser.add_argument("--others", type=int, default=200, help="live: crew screens (200)")
+    parser.add_argument("--live-rate", type=int, default=500, help="live: events/s (500)")
+    parser.add_argument("--live-duration", type=float, default=60, help="live: seconds (60)")
     args = parser.parse_args(argv)
     chosen = args.benchmarks or list(BENCHMARKS)
     unknown = set(chosen) - set(BENCHMARKS)
@@ -80,6 +93,16 @@ def main(argv: list[str]) -> int:
                 from . import scriptsheet
 
                 scriptsheet.run(env, requests=args.requests // 4)
+            elif name == "live":
+                from . import live
+
+                live.run(
+                    env,
+                    duration=args.live_duration,
+                    rate=args.live_rate,
+                    walls=args.walls,
+                    others=args.others,
+                )
         except Exception as exc:
             failed = True
             traceback.print_exc()

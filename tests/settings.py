@@ -13,7 +13,8 @@ from mcn_console.settings import (
 
 # Every test run gets its own database and Redis key space, so two runs on one machine (a
 # developer's and CI's, say) never see each other's data or messages.
-RUN_PREFIX = f"mcn-test-{os.getpid()}"
+# A server started as a subprocess by a test joins that test's run (MCN_TEST_RUN_PREFIX).
+RUN_PREFIX = os.environ.get("MCN_TEST_RUN_PREFIX") or f"mcn-test-{os.getpid()}"
 DATABASES["default"]["TEST"] = {"NAME": f"test_mcn_{os.getpid()}"}  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = RUN_PREFIX
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{RUN_PREFIX}:ws"

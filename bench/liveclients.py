@@ -1,0 +1,133 @@
+"""`python -m bench.liveclients`: the live room's screens, as websocket clients of one stream.
+
+Wall screens note when each tiles event arrives and which viewer sample it reflects (the
+sender tags every batch's sample with its batch number); follower screens note when each
+fired cue arrives. Everything else on the socket is read and dropped, as a screen would
+after applying it. Clients reconnect after the last id they hold, as the console's do.
+
+Over stdin/stdout, one JSON object a line:
+  → {"ready": n}          every client answered a ping (caught up and subscribed)
+  ← {"cmd": "collect"}
+  → {"tiles": [[tag, arrival], ...] per wall client, "cues": [[note, arrival], ...] per
+     follower, "reconnects": n, "missing": n}
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+import uvloop
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+CONNECT_CONCURRENCY = 25
+
+
+class Screen:
+    def __init__(self, url: str, token: str, origin: str, after: int, *, tag_base: int):
+        self.url, self.token, self.origin = url, token, origin
+        self.last = after
+        self.tag_base = tag_base
+        self.subscribed = asyncio.get_running_loop().create_future()
+        self.tiles: list[tuple[int, float]] = []
+        self.cues: list[tuple[str, float]] = []
+        self.reconnects = 0
+        self.missing = 0
+
+    async def run(self, gate: asyncio.Semaphore) -> None:
+        while True:
+            try:
+                async with gate if not self.subscribed.done() else _nothing():
+                    websocket = await connect(
+                        f"{self.url}?after={self.last}",
+                        origin=self.origin,
+                        additional_headers={"Authorization": f"Screen {self.token}"},
+                        ping_interval=None,
+                        proxy=None,
+                        open_timeout=60,
+                        max_size=64 * 1024 * 1024,
+                    )
+                await websocket.send('{"frame":"ping"}')
+                async with websocket:
+                    await self._receive(websocket)
+            except (ConnectionClosed, OSError, InvalidStatus, TimeoutError) as exc:
+                if not self.subscribed.done():
+                    self.subscribed.set_exception(exc)
+                    return
+                await asyncio.sleep(0.5)
+            self.reconnects += 1
+
+    async def _receive(self, websocket) -> None:
+        async for message in websocket:
+            arrived = time.time()
+            frame = json.loads(message)
+            if frame["frame"] == "pong" and not self.subscribed.done():
+                self.subscribed.set_result(None)
+            if frame["frame"] != "events":
+                continue
+            for event in frame["events"]:
+                if event["id"] <= self.last:
+                    continue
+                self.missing += event["id"] - self.last - 1
+                self.last = event["id"]
+                if event["type"] == "metrics":
+                    online = event["data"]["tiles"]["online"]
+                    if online >= self.tag_base:
+                        self.tiles.append((online - self.tag_base, arrived))
+                elif event["type"] == "cue" and event["op"] == "go":
+                    self.cues.append((event["data"]["note"], arrived))
+
+
+class _nothing:
+    async def __aenter__(self):
+        return None
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+async def main(args) -> int:
+    screens = [
+        Screen(args.url, args.token, args.origin, args.after, tag_base=args.tag_base)
+        for _ in range(args.clients)
+    ]
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    tasks = [asyncio.create_task(screen.run(gate)) for screen in screens]
+    await asyncio.gather(*(screen.subscribed for screen in screens))
+    _say({"ready": len(screens)})
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line or json.loads(line)["cmd"] == "quit":
+            break
+        _say(
+            {
+                "tiles": [screen.tiles for screen in screens] if args.role == "wall" else [],
+                "cues": [screen.cues for screen in screens] if args.role == "follower" else [],
+                "reconnects": sum(screen.reconnects for screen in screens),
+                "missing": sum(screen.missing for screen in screens),
+            }
+        )
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return 0
+
+
+def _say(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--origin", required=True)
+    parser.add_argument("--after", type=int, required=True)
+    parser.add_argument("--clients", type=int, required=True)
+    parser.add_argument("--role", choices=["wall", "follower"], required=True)
+    parser.add_argument("--tag-base", type=int, required=True)
+    sys.exit(uvloop.run(main(parser.parse_args())))
