@@ -75,6 +75,7 @@ from .serializers import (
     StreamCreateRequestSerializer,
     StreamPlanRequestSerializer,
     StreamSerializer,
+    StreamSummarySerializer,
     StreamTransitionRequestSerializer,
     StudioRequestSerializer,
     StudioSerializer,
@@ -1118,3 +1119,19 @@ class ScreenTokenRevokeApi(PlanningApi, APIView):
         token = get_object_or_404(selectors.screen_tokens_for_user(request.user), pk=pk)
         services.screen_token_revoke(actor=request.user, token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- After the stream
+
+
+class StreamSummaryApi(PlanningApi, APIView):
+    @extend_schema(
+        responses={200: StreamSummarySerializer} | ERRORS,
+        summary="The post-stream summary (复盘): GMV and GPM per segment and per product",
+        description="Totals, peak and average viewers, each segment against its plan, each "
+        "product's sales and refunds, and the cue log. Money as strings in `currency`; while "
+        "the stream is live, the numbers so far.",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        return Response(StreamSummarySerializer(selectors.stream_summary(stream)).data)

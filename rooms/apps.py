@@ -28,6 +28,14 @@ class RoomsConfig(AppConfig):
                 label=_("Studios"), url_name="studios", roles=frozenset({Role.PRODUCER}), order=22
             )
         )
+        navigation.register(
+            navigation.NavItem(
+                label=_("Screens"),
+                url_name="screens",
+                roles=frozenset({Role.PRODUCER, Role.ROOM_OPERATOR}),
+                order=30,
+            )
+        )
         navigation.register(navigation.NavItem(label=_("API"), url_name="api-docs", order=90))
         navigation.register(
             navigation.NavItem(label=_("Admin"), url_name="admin:index", staff_only=True, order=99)

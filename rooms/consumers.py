@@ -179,7 +179,10 @@ class StreamEventsConsumer(AsyncWebsocketConsumer):
         screen = self.scope.get("screen")
         if screen is not None:
             stream = await fanout.read_db(selectors.stream_get_for_screen)(screen, self.stream_id)
-            return selectors.screen_access_key(screen) if stream else None
+            if stream:
+                return selectors.screen_access_key(screen)
+        # A signed-in person on a browser that is also a paired screen (a producer checking
+        # the wall on their laptop) watches other studios' streams as themselves.
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
             stream = await fanout.read_db(selectors.stream_get_for_user)(user, self.stream_id)

@@ -176,6 +176,14 @@ def show_operator_changed(*, show) -> None:
     )
 
 
+def show_pinned_changed(*, show) -> None:
+    """The products pinned on the platform changed (a pin, unpin or sold-out cue went)."""
+    eventlog.append(
+        show.stream_id,
+        [NewEvent(type="show", op="pinned", data=show_data.position_data(show))],
+    )
+
+
 def cue_changed(*, cue, op: str) -> None:
     """A cue was called (standby), fired (go), confirmed done or cancelled."""
     eventlog.append(cue.stream_id, [NewEvent(type="cue", op=op, data=show_data.cue_data(cue))])

@@ -363,3 +363,44 @@ class WorkingHoursForm(forms.Form):
             for day in Weekday
             if data.get(f"starts_{day.value}") is not None
         ]
+
+
+# --- Screens -----------------------------------------------------------------------------
+
+
+class ScreenPairForm(forms.Form):
+    """Someone signed in enters the code a wall screen shows (RFC 8628's user side)."""
+
+    LIFETIMES = [
+        ("1d", _("1 day")),
+        ("7d", _("7 days")),
+        ("30d", _("30 days")),
+        ("90d", _("90 days")),
+    ]
+
+    code = forms.CharField(
+        label=_("Code shown on the screen"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "placeholder": "BCDF-GHJK",
+                "autofocus": True,
+            }
+        ),
+    )
+    studio = forms.ModelChoiceField(label=_("Studio"), queryset=Studio.objects.none())
+    name = forms.CharField(
+        label=_("Screen name"),
+        max_length=100,
+        help_text=_("As the list of screens shows it, e.g. “Studio A wall”."),
+    )
+    lifetime = forms.ChoiceField(label=_("Stays paired for"), choices=LIFETIMES, initial="30d")
+
+    def __init__(self, *args, studios, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["studio"].queryset = studios
+        if len(studios) == 1:
+            self.fields["studio"].initial = studios[0].pk

@@ -1,14 +1,29 @@
 """Reads for the rooms app, scoped to what the requester may see."""
 
 import dataclasses
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.sessions.models import Session
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Avg, Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models import (
+    Avg,
+    Count,
+    DateTimeField,
+    F,
+    Func,
+    IntegerField,
+    Max,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,11 +35,14 @@ from .models import (
     Channel,
     ChannelSecret,
     CrewAssignment,
+    CrewRole,
     LineupSet,
+    ProductKind,
     Role,
     ScreenToken,
     Show,
     ShowCue,
+    ShowSegmentRun,
     Stream,
     StreamMinute,
     StreamOrder,
@@ -562,6 +580,40 @@ def streams_with_crew_for_user(user: User) -> QuerySet[Stream]:
     )
 
 
+@dataclass(frozen=True)
+class LiveScreens:
+    """Ids of streams whose operator console a user drives, and of those they follow as crew."""
+
+    console: frozenset[int]
+    follow: frozenset[int]
+
+
+def live_screens_for_user(user: User, stream_ids: Iterable[int]) -> LiveScreens:
+    """Which of these streams the user may run (the rule of `rooms.run_show`, applied to many
+    streams at once) and which they are crewed on, in a few queries however many streams."""
+    ids = set(stream_ids)
+    crew = CrewAssignment.objects.filter(person=user, stream_id__in=ids)
+    follow = set(crew.values_list("stream_id", flat=True))
+    if user.is_superuser:
+        return LiveScreens(console=frozenset(ids), follow=frozenset(follow))
+    runs_it = crew.filter(role__in=[CrewRole.ROOM_OPERATOR, CrewRole.FLOOR_CONTROLLER])
+    console = set(runs_it.values_list("stream_id", flat=True))
+    if user.groups.filter(name__in=[Role.PRODUCER, Role.ROOM_OPERATOR]).exists():
+        console |= set(
+            Stream.objects.filter(pk__in=ids, studio__members=user).values_list("pk", flat=True)
+        )
+    return LiveScreens(console=frozenset(console), follow=frozenset(follow))
+
+
+def stream_crew_roles(stream: Stream, user: User) -> list[str]:
+    """The roles the user has on the stream's crew (a person may hold two)."""
+    return list(
+        CrewAssignment.objects.filter(stream=stream, person=user)
+        .order_by("pk")
+        .values_list("role", flat=True)
+    )
+
+
 def lineup_sets_for_user(user: User) -> QuerySet[LineupSet]:
     """Reusable lineups (prices, commission) are the producers' business."""
     if user.is_superuser or user.groups.filter(name=Role.PRODUCER).exists():
@@ -611,8 +663,8 @@ def stream_tiles(stream: Stream) -> Tiles:
     entered, gmv, paid = peaks["entered"], orders["gmv"], orders["paid"]
     cent = Decimal("0.01")
     return Tiles(
-        gmv=gmv,
-        gmv_placed=orders["placed"],
+        gmv=gmv.quantize(cent),
+        gmv_placed=orders["placed"].quantize(cent),
         orders=paid,
         items=orders["items"],
         refunds=orders["refunds"],
@@ -819,3 +871,306 @@ def studio_current_stream(studio_id: int, *, now: datetime | None = None) -> Str
         .first()
         or upcoming
     )
+
+
+# --- Post-stream summary (复盘) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    """A planned segment (环节) as it went on air, all its runs added up: going back to a
+    segment opens another run of it, and what sold in each run counts for the segment.
+
+    GMV and orders are the orders paid inside the runs' windows, start included, end not.
+    `entered` is how far the platform's running count of viewers who entered rose across
+    the runs. Viewer samples are kept per minute, so the count at an instant is read as the
+    highest count of the minutes up to and including that instant's minute: viewers who
+    entered in the minute a segment changed count for the segment that was on before. As
+    one segment ends exactly where the next starts, no one is counted twice and the
+    segments add up to the whole show.
+    """
+
+    index: int
+    key: str
+    title: str
+    planned_seconds: int
+    actual_seconds: int
+    runs: int
+    gmv: Decimal
+    orders: int
+    items: int
+    entered: int
+    gpm: Decimal | None
+
+    @property
+    def over_seconds(self) -> int | None:
+        """How far the segment ran over its plan (negative: under); None if never on air."""
+        return self.actual_seconds - self.planned_seconds if self.runs else None
+
+
+@dataclass(frozen=True)
+class ProductSummary:
+    """Sales of one SKU, with its place in the lineup; a SKU the lineup does not list keeps
+    its orders under the SKU alone (no link number, no name)."""
+
+    sku: str
+    link_number: int | None
+    name: str
+    kind: str
+    kind_label: str
+    gmv: Decimal
+    orders: int
+    items: int
+    refunds: int
+
+
+@dataclass(frozen=True)
+class CueLogEntry:
+    cue: ShowCue  # with standby_by, go_by and done_by loaded
+    segment_title: str
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """The first look back at a stream (复盘): totals, viewers, each segment, each product,
+    and every cue called, with who did what when.
+
+    Average viewers is the mean of the online counts of the minutes the stream was live
+    that have a viewer sample (a minute with no sample is unknown, not empty); the peak is
+    over the same minutes. `outside_segments_*` is what was paid while no segment was on
+    air (before the first, after the show was ended), so the segments and it add up to the
+    totals.
+    """
+
+    stream: Stream
+    currency: str
+    time_zone: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: int | None
+    tiles: Tiles
+    online_peak: int
+    online_average: int | None
+    segments: list[SegmentSummary]
+    outside_segments_gmv: Decimal
+    outside_segments_orders: int
+    products: list[ProductSummary]
+    cues: list[CueLogEntry]
+
+
+def stream_summary(stream: Stream, *, now: datetime | None = None) -> StreamSummary:
+    """A stream's numbers after the show (or so far, while it is live), in a fixed number
+    of queries however many orders it took: sums are made by the database."""
+    now = now or timezone.now()
+    until = stream.actual_end or now
+    plan = Show.objects.filter(stream=stream).values_list("segments", flat=True).first() or []
+    segments = _segment_summaries(stream, plan, until=until)
+    tiles = stream_tiles(stream)
+    peak, average = _viewers_while_live(stream)
+    return StreamSummary(
+        stream=stream,
+        currency=stream.channel.currency,
+        time_zone=stream.studio.time_zone,
+        started_at=stream.actual_start,
+        ended_at=stream.actual_end,
+        duration_seconds=(
+            int((until - stream.actual_start).total_seconds()) if stream.actual_start else None
+        ),
+        tiles=tiles,
+        online_peak=peak,
+        online_average=average,
+        segments=segments,
+        outside_segments_gmv=tiles.gmv - sum((s.gmv for s in segments), Decimal(0)),
+        outside_segments_orders=tiles.orders - sum(s.orders for s in segments),
+        products=_product_summaries(stream),
+        cues=_cue_log(stream, plan),
+    )
+
+
+def _segment_summaries(
+    stream: Stream, plan: list[dict], *, until: datetime
+) -> list[SegmentSummary]:
+    runs = list(
+        ShowSegmentRun.objects.filter(stream=stream)
+        .order_by("started_at", "pk")
+        .values("index", "key", "title", "started_at", "ended_at")
+    )
+    for run in runs:
+        run["ended_at"] = run["ended_at"] or until  # the segment on air now
+    sales = _paid_per_segment(stream, runs)
+    entered_at = _entered_reader(stream)
+    on_air: dict[str, dict] = {}
+    for run in runs:
+        seen = on_air.setdefault(
+            run["key"],
+            {"index": run["index"], "title": run["title"], "seconds": 0, "runs": 0, "entered": 0},
+        )
+        seen["seconds"] += max(0, int((run["ended_at"] - run["started_at"]).total_seconds()))
+        seen["runs"] += 1
+        seen["entered"] += max(0, entered_at(run["ended_at"]) - entered_at(run["started_at"]))
+    rows = [
+        (index, segment["key"], segment["title"], segment["planned_seconds"])
+        for index, segment in enumerate(plan)
+    ]
+    # A run whose segment the plan no longer names still shows what it sold.
+    planned_keys = {segment["key"] for segment in plan}
+    rows += [
+        (seen["index"], key, seen["title"], 0)
+        for key, seen in on_air.items()
+        if key not in planned_keys
+    ]
+    result = []
+    for index, key, title, planned_seconds in rows:
+        seen = on_air.get(key, {"seconds": 0, "runs": 0, "entered": 0})
+        sold = sales.get(key, {"gmv": Decimal(0), "orders": 0, "items": 0})
+        result.append(
+            SegmentSummary(
+                index=index,
+                key=key,
+                title=title,
+                planned_seconds=planned_seconds,
+                actual_seconds=seen["seconds"],
+                runs=seen["runs"],
+                gmv=sold["gmv"],
+                orders=sold["orders"],
+                items=sold["items"],
+                entered=seen["entered"],
+                gpm=_per_thousand(sold["gmv"], seen["entered"]),
+            )
+        )
+    return result
+
+
+def _paid_per_segment(stream: Stream, runs: list[dict]) -> dict[str, dict]:
+    """Paid orders summed per segment over its runs' windows (start included, end not), in
+    one pass over the stream's orders: `width_bucket` places each payment between two
+    consecutive run boundaries, and each such stretch belongs to at most one run. (A join
+    of runs to orders on the time range would read every order once per run.)"""
+    boundaries = sorted({run["started_at"] for run in runs} | {run["ended_at"] for run in runs})
+    if len(boundaries) < 2:
+        return {}
+    place = {moment: number for number, moment in enumerate(boundaries)}
+    # width_bucket numbers the stretch [boundaries[n - 1], boundaries[n]) as n.
+    owner: dict[int, str] = {}
+    for run in runs:
+        for bucket in range(place[run["started_at"]] + 1, place[run["ended_at"]] + 1):
+            owner.setdefault(bucket, run["key"])
+    rows = (
+        StreamOrder.objects.filter(
+            stream=stream,
+            status="paid",
+            paid_at__gte=boundaries[0],
+            paid_at__lt=boundaries[-1],
+        )
+        .annotate(
+            bucket=Func(
+                F("paid_at"),
+                Value(boundaries, output_field=ArrayField(DateTimeField())),
+                function="width_bucket",
+                output_field=IntegerField(),
+            )
+        )
+        .values("bucket")
+        .annotate(gmv=Sum("amount"), orders=Count("pk"), items=Sum("quantity"))
+        .order_by()
+    )
+    sales: dict[str, dict] = {}
+    for row in rows:  # one row per stretch between boundaries, not per order
+        key = owner.get(row["bucket"])
+        if key is None:
+            continue  # paid while no segment was on air
+        total = sales.setdefault(key, {"gmv": Decimal(0), "orders": 0, "items": 0})
+        total["gmv"] += row["gmv"]
+        total["orders"] += row["orders"]
+        total["items"] += row["items"]
+    return sales
+
+
+def _entered_reader(stream: Stream):
+    """`(instant) -> viewers entered by then`, to the minute (see `SegmentSummary`).
+
+    Reads the stream's minutes once (a few hundred rows for a long stream); the running
+    maximum guards against a platform's count that dips for a minute."""
+    minutes, highest, running = [], [], 0
+    for minute, entered in (
+        StreamMinute.objects.filter(stream=stream)
+        .order_by("minute")
+        .values_list("minute", "entered_total")
+    ):
+        running = max(running, entered)
+        minutes.append(minute)
+        highest.append(running)
+
+    def entered_at(moment: datetime) -> int:
+        found = bisect_right(minutes, moment)
+        return highest[found - 1] if found else 0
+
+    return entered_at
+
+
+def _per_thousand(gmv: Decimal, entered: int) -> Decimal | None:
+    return (gmv * 1000 / entered).quantize(Decimal("0.01")) if entered else None
+
+
+def _viewers_while_live(stream: Stream) -> tuple[int, int | None]:
+    minutes = StreamMinute.objects.filter(stream=stream)
+    if stream.actual_start is not None:
+        minutes = minutes.filter(minute__gte=stream.actual_start.replace(second=0, microsecond=0))
+    if stream.actual_end is not None:
+        minutes = minutes.filter(minute__lt=stream.actual_end)
+    found = minutes.aggregate(peak=Coalesce(Max("online_peak"), 0), average=Avg("online"))
+    average = found["average"]
+    if average is not None:
+        average = int(Decimal(str(average)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return found["peak"], average
+
+
+def _product_summaries(stream: Stream) -> list[ProductSummary]:
+    paid, refunded = Q(status="paid"), Q(status="refunded")
+    sales = {
+        row["sku"]: row
+        for row in StreamOrder.objects.filter(stream=stream)
+        .values("sku")
+        .annotate(
+            gmv=Coalesce(Sum("amount", filter=paid), Decimal(0)),
+            orders=Count("pk", filter=paid),
+            items=Coalesce(Sum("quantity", filter=paid), 0),
+            refunds=Count("pk", filter=refunded),
+        )
+        .order_by()
+    }
+    lineup = {}
+    for item in stream.lineup.exclude(sku="").order_by("position"):
+        lineup.setdefault(item.sku, item)  # a SKU listed twice sells under its first link
+    nothing = {"gmv": Decimal(0), "orders": 0, "items": 0, "refunds": 0}
+    products = []
+    for sku in lineup.keys() | sales.keys():
+        item, sold = lineup.get(sku), sales.get(sku, nothing)
+        products.append(
+            ProductSummary(
+                sku=sku,
+                link_number=item.link_number if item else None,
+                name=item.name if item else "",
+                kind=item.kind if item else "",
+                kind_label=str(ProductKind(item.kind).label) if item else "",
+                gmv=sold["gmv"],
+                orders=sold["orders"],
+                items=sold["items"],
+                refunds=sold["refunds"],
+            )
+        )
+    # Best sellers first; among equals, the lineup's order, then SKUs it does not list.
+    return sorted(
+        products,
+        key=lambda p: (-p.gmv, p.link_number is None, p.link_number or 0, p.sku),
+    )
+
+
+def _cue_log(stream: Stream, plan: list[dict]) -> list[CueLogEntry]:
+    cues = (
+        ShowCue.objects.filter(stream=stream)
+        .select_related("standby_by", "go_by", "done_by")
+        .order_by("standby_at", "pk")
+    )
+    titles = {index: segment["title"] for index, segment in enumerate(plan)}
+    return [CueLogEntry(cue=cue, segment_title=titles.get(cue.segment_index, "")) for cue in cues]

@@ -698,3 +698,106 @@ class ScreenTokenSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     revoked_at = serializers.DateTimeField(allow_null=True)
     last_seen_at = serializers.DateTimeField(allow_null=True)
+
+
+# --- Post-stream summary -----------------------------------------------------------------
+
+
+def _money(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=None, decimal_places=2, **kwargs)
+
+
+class SummaryStreamSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    channel = serializers.CharField(source="channel.name")
+    platform = serializers.CharField(source="channel.platform")
+    studio = serializers.CharField(source="studio.name")
+
+
+class SummaryTilesSerializer(serializers.Serializer):
+    gmv = _money(help_text="Paid orders (a refund takes its order out).")
+    gmv_placed = _money()
+    orders = serializers.IntegerField(help_text="Paid orders.")
+    items = serializers.IntegerField()
+    refunds = serializers.IntegerField()
+    online = serializers.IntegerField(help_text="The last count seen.")
+    online_peak = serializers.IntegerField()
+    entered = serializers.IntegerField()
+    conversion = serializers.DecimalField(max_digits=None, decimal_places=4, allow_null=True)
+    gpm = _money(allow_null=True, help_text="GMV per 1,000 viewers entered.")
+    average_order = _money(allow_null=True)
+    currency = serializers.CharField()
+
+
+class SegmentSummarySerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The segment's place in the plan.")
+    key = serializers.CharField()
+    title = serializers.CharField()
+    planned_seconds = serializers.IntegerField()
+    actual_seconds = serializers.IntegerField(help_text="On air, all runs added up.")
+    over_seconds = serializers.IntegerField(
+        allow_null=True, help_text="Over the plan (negative: under); null if never on air."
+    )
+    runs = serializers.IntegerField(help_text="Times on air (going back opens another run).")
+    gmv = _money(help_text="Orders paid while the segment was on air.")
+    orders = serializers.IntegerField()
+    items = serializers.IntegerField()
+    entered = serializers.IntegerField(help_text="Viewers who entered meanwhile, to the minute.")
+    gpm = _money(allow_null=True)
+
+
+class ProductSummarySerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    link_number = serializers.IntegerField(allow_null=True, help_text="Null: not in the lineup.")
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    gmv = _money()
+    orders = serializers.IntegerField(help_text="Paid orders.")
+    items = serializers.IntegerField()
+    refunds = serializers.IntegerField()
+
+
+class CueLogSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="cue.pk")
+    kind = serializers.CharField(source="cue.kind")
+    state = serializers.CharField(source="cue.state")
+    role = serializers.CharField(source="cue.role")
+    segment = serializers.IntegerField(source="cue.segment_index", allow_null=True)
+    segment_title = serializers.CharField()
+    link_number = serializers.IntegerField(source="cue.link_number", allow_null=True)
+    product = serializers.CharField(source="cue.product")
+    note = serializers.CharField(source="cue.note")
+    params = serializers.DictField(source="cue.params")
+    standby_at = serializers.DateTimeField(source="cue.standby_at")
+    standby_by = serializers.CharField(source="cue.standby_by", allow_null=True)
+    go_at = serializers.DateTimeField(source="cue.go_at", allow_null=True)
+    go_by = serializers.CharField(source="cue.go_by", allow_null=True)
+    done_at = serializers.DateTimeField(
+        source="cue.done_at", allow_null=True, help_text="Confirmed or cancelled."
+    )
+    done_by = serializers.CharField(source="cue.done_by", allow_null=True)
+
+
+class StreamSummarySerializer(serializers.Serializer):
+    """The first post-stream summary (复盘); money as strings in `currency`."""
+
+    stream = SummaryStreamSerializer()
+    currency = serializers.CharField()
+    time_zone = serializers.CharField(help_text="The studio's.")
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    duration_seconds = serializers.IntegerField(
+        allow_null=True, help_text="Actual start to end (to now while live)."
+    )
+    tiles = SummaryTilesSerializer()
+    online_peak = serializers.IntegerField(help_text="Over the minutes the stream was live.")
+    online_average = serializers.IntegerField(
+        allow_null=True, help_text="Mean online count of the live minutes with a sample."
+    )
+    segments = SegmentSummarySerializer(many=True)
+    outside_segments_gmv = _money(help_text="Paid while no segment was on air.")
+    outside_segments_orders = serializers.IntegerField()
+    products = ProductSummarySerializer(many=True, help_text="By GMV, highest first.")
+    cues = CueLogSerializer(many=True, help_text="In the order they were called.")

@@ -40,6 +40,7 @@ from .events import (
     readiness_overridden,
     show_moved,
     show_operator_changed,
+    show_pinned_changed,
     stream_planned,
     stream_replanned,
     stream_status_changed,
@@ -555,7 +556,10 @@ def stream_transition(
     overridden it with a reason; the platform saying the stream is live is a fact, not
     a request, and is recorded whatever is missing.
     """
-    _require(actor, "rooms.change_stream", stream)
+    # Going live and ending are the room's call (its operators and floor controller) as
+    # much as the producers'; planning moves are the producers' alone.
+    live_moves = to in (StreamStatus.LIVE, StreamStatus.ENDED)
+    _require(actor, "rooms.run_show" if live_moves else "rooms.change_stream", stream)
     at = at or timezone.now()
     with transaction.atomic():
         stream = lock_objects.stream_for_update(stream.pk)
@@ -1515,8 +1519,13 @@ def show_operator_seen(*, actor: User, stream: Stream, leaving: bool = False) ->
     _require(actor, "rooms.run_show", stream)
     now = timezone.now()
     with transaction.atomic():
+        # A console open before air must not set the show up: that fixes the plan too early.
+        if not Show.objects.filter(stream=stream).exists() and not _is_live(stream):
+            raise ValidationError(
+                _("The show runs only while the stream is live."), code="not_live"
+            )
         show = _show_for_update(stream)
-        was_online = show.operator_online
+        was = (show.operator_online, show.operator_id)
         if leaving:
             if show.operator_id not in (None, actor.pk):
                 return show  # another operator's console is the one that counts
@@ -1524,7 +1533,7 @@ def show_operator_seen(*, actor: User, stream: Stream, leaving: bool = False) ->
         else:
             show.operator_online, show.operator, show.operator_seen_at = True, actor, now
         show.save(update_fields=["operator_online", "operator", "operator_seen_at"])
-        if show.operator_online != was_online:
+        if (show.operator_online, show.operator_id) != was:
             show_operator_changed(show=show)
     return show
 
@@ -1566,7 +1575,7 @@ def _cue_params(kind: str, params: dict) -> dict:
 
     def count(name: str, low: int, high: int) -> None:
         value = params.get(name)
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isdecimal():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             errors[name] = _("Enter a whole number from %(low)d to %(high)d.") % {
@@ -1635,7 +1644,9 @@ def cue_call(
         elif role not in CrewRole.values:
             raise ValidationError({"role": _("Say whose cue it is.")})
         product = _cue_product(stream, kind, link_number)
-        clean = _cue_params(kind, params or {}) if not script_key else {}
+        # A script cue's details may wait until it is fired; a price must be there by then.
+        priced_now = go and kind in (LiveCueKind.PRICE_CHANGE, LiveCueKind.FLASH_SALE)
+        clean = _cue_params(kind, params or {}) if params or not script_key or priced_now else {}
         cue = ShowCue.objects.create(
             stream=stream,
             kind=kind,
@@ -1704,6 +1715,10 @@ def cue_advance(
                 current=show_module.cue_data(cue),
             )
         if to == CueState.GO:
+            if not _is_live(stream):
+                raise ValidationError(
+                    _("Cues are called only while the stream is live."), code="not_live"
+                )
             if params:
                 cue.params = {**cue.params, **_cue_params(cue.kind, params)}
             elif cue.kind in (LiveCueKind.PRICE_CHANGE, LiveCueKind.FLASH_SALE) and not cue.params:
@@ -1737,6 +1752,7 @@ def _cue_go(show: Show, cue: ShowCue, *, actor: User | None, now: datetime) -> S
     if pinned != show.pinned:
         show.pinned = pinned
         show.save(update_fields=["pinned"])
+        show_pinned_changed(show=show)
     cue.state, cue.go_at, cue.go_by = CueState.GO, now, actor
     cue.save(update_fields=["state", "go_at", "go_by", "params"])
     cue_changed(cue=cue, op="go")

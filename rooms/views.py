@@ -1,8 +1,10 @@
 """Web screens of the rooms app: the stream list and a stream's live event feed."""
 
+import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -11,16 +13,19 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import eventlog, ical, lineup_import, readiness, schedule, selectors, services
-from .auth import SignInGuard
+from .auth import SCREEN_COOKIE, SignInGuard
 from .forms import (
     ChannelForm,
     CrewAssignForm,
@@ -31,6 +36,7 @@ from .forms import (
     LineupSetNameForm,
     PreferencesForm,
     ReadinessOverrideForm,
+    ScreenPairForm,
     StreamForm,
     StudioForm,
     TemplateForm,
@@ -43,10 +49,13 @@ from .models import (
     Channel,
     CrewAssignment,
     CrewRole,
+    CueState,
     LineupItem,
+    LiveCueKind,
     Platform,
     Stream,
     StreamStatus,
+    Studio,
     User,
     default_required_roles,
 )
@@ -82,19 +91,29 @@ class SignInView(LoginView):
 def home(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     streams = selectors.stream_list_for_user(request.user)
+    live = list(streams.filter(status=StreamStatus.LIVE).order_by("actual_start"))
+    upcoming = list(
+        streams.filter(
+            status__in=[StreamStatus.SCHEDULED, StreamStatus.DRAFT],
+            planned_end__gte=now,
+            planned_start__lte=now + timedelta(days=7),
+        ).order_by("planned_start")[:50]
+    )
+    recent = list(
+        streams.filter(status__in=[StreamStatus.ENDED, StreamStatus.REVIEWED]).order_by(
+            "-actual_end"
+        )[:20]
+    )
     return render(
         request,
         "rooms/home.html",
         {
-            "live": streams.filter(status=StreamStatus.LIVE).order_by("actual_start"),
-            "upcoming": streams.filter(
-                status__in=[StreamStatus.SCHEDULED, StreamStatus.DRAFT],
-                planned_end__gte=now,
-                planned_start__lte=now + timedelta(days=7),
-            ).order_by("planned_start")[:50],
-            "recent": streams.filter(
-                status__in=[StreamStatus.ENDED, StreamStatus.REVIEWED]
-            ).order_by("-actual_end")[:20],
+            "live": live,
+            "upcoming": upcoming,
+            "recent": recent,
+            "screens": selectors.live_screens_for_user(
+                request.user, [stream.pk for stream in live + upcoming + recent]
+            ),
         },
     )
 
@@ -110,6 +129,7 @@ def stream_events(request: HttpRequest, pk: int) -> HttpResponse:
         "rooms/stream_events.html",
         {
             "stream": stream,
+            "screens": selectors.live_screens_for_user(request.user, [stream.pk]),
             "tiles": selectors.stream_tiles(stream),
             "trends": {
                 trend.metric: trend for trend in selectors.stream_trends(stream, now=timezone.now())
@@ -149,6 +169,147 @@ def _feed_labels() -> dict:
         },
         "viewers": _("%(online)s online · %(entered)s entered in total"),
         "adMetrics": _("%(campaign)s · spend %(spend)s · GMV %(gmv)s %(currency)s"),
+    }
+
+
+# --- The live room: the operator's console and the crew's follow screens ------------------
+
+
+@login_required
+def stream_console(request: HttpRequest, pk: int) -> HttpResponse:
+    """The room operator's (中控) console: drives the run-of-show and fires cues.
+
+    Anyone who may see the stream may open it; without `rooms.run_show` it is read-only, so
+    a producer's assistant or an approver can watch the whole run-of-show and cue log.
+    """
+    stream = _stream_or_404(request, pk)
+    can_run = request.user.has_perm("rooms.run_show", stream)
+    return render(
+        request,
+        "rooms/stream_console.html",
+        {
+            "stream": stream,
+            "can_run": can_run,
+            "screens": selectors.live_screens_for_user(request.user, [stream.pk]),
+            "kinds": [(kind.value, kind.label) for kind in ADHOC_CUE_FIELDS],
+            "live": {**_live_page_data(request, stream), "canRun": can_run},
+        },
+    )
+
+
+@login_required
+def stream_follow(request: HttpRequest, pk: int) -> HttpResponse:
+    """A crew member's follow screen: now/next, the countdown, and their own role's cues.
+
+    `?role=` lets someone who runs the show see another role's screen as that crew sees it.
+    """
+    stream = _stream_or_404(request, pk)
+    own_roles = selectors.stream_crew_roles(stream, request.user)
+    may_preview = request.user.has_perm("rooms.run_show", stream)
+    asked = request.GET.get("role", "")
+    roles = [asked] if may_preview and asked in CrewRole.values else own_roles
+    return render(
+        request,
+        "rooms/stream_follow.html",
+        {
+            "stream": stream,
+            "roles": roles,
+            "role_labels": [CrewRole(role).label for role in roles],
+            "may_preview": may_preview,
+            "all_roles": CrewRole.choices,
+            "screens": selectors.live_screens_for_user(request.user, [stream.pk]),
+            "live": {**_live_page_data(request, stream), "roles": roles},
+        },
+    )
+
+
+# The kinds of cue the console fires ad hoc, and the details each asks for.
+ADHOC_CUE_FIELDS = {
+    LiveCueKind.PIN: [],
+    LiveCueKind.UNPIN: [],
+    LiveCueKind.PRICE_CHANGE: ["price"],
+    LiveCueKind.COUPON: ["value", "quantity"],
+    LiveCueKind.FLASH_SALE: ["price", "quantity", "seconds"],
+    LiveCueKind.SOLD_OUT: [],
+    LiveCueKind.LUCKY_BAG: [],
+}
+
+
+def _live_page_data(request: HttpRequest, stream: Stream) -> dict:
+    """What the console and follow scripts start from: the live snapshot and the words they
+    show, in the viewer's language."""
+    lineup = stream.lineup.order_by("position")
+    return {
+        "snapshot": selectors.live_snapshot(stream),
+        "lineup": [
+            {
+                "link_number": item.link_number,
+                "name": item.name,
+                "kind": item.kind,
+                "live_price": item.live_price,
+                "stock": item.stock,
+            }
+            for item in lineup
+        ],
+        "csrfToken": get_token(request),
+        "heartbeatSeconds": settings.MCN_WS_HEARTBEAT_SECONDS,
+        "language": translation.get_language(),
+        "urls": {
+            "live": reverse("api-stream-live", args=[stream.pk]),
+            "moves": reverse("api-show-move", args=[stream.pk]),
+            "presence": reverse("api-show-presence", args=[stream.pk]),
+            "cues": reverse("api-cues", args=[stream.pk]),
+            # The cue's id replaces the 0.
+            "cueState": reverse("api-cue-advance", args=[stream.pk, 0]),
+            "transition": reverse("api-stream-transition", args=[stream.pk]),
+        },
+        "adhocFields": {kind.value: fields for kind, fields in ADHOC_CUE_FIELDS.items()},
+        "labels": _live_labels(),
+    }
+
+
+def _live_labels() -> dict:
+    return {
+        "kinds": {kind.value: str(kind.label) for kind in LiveCueKind},
+        "states": {state.value: str(state.label) for state in CueState},
+        "roles": {role.value: str(role.label) for role in CrewRole},
+        "streamStatuses": {status.value: str(status.label) for status in StreamStatus},
+        "connection": {
+            "connecting": _("Connecting…"),
+            "live": _("Connected"),
+            "reconnecting": _("Reconnecting…"),
+            "forbidden": _("Access withdrawn"),
+        },
+        "over": _("over"),
+        "under": _("under"),
+        "onTime": _("on time"),
+        "notStarted": _("Not started"),
+        "showOver": _("End of the plan"),
+        "start": _("Start the show"),
+        "next": _("Next"),
+        "standby": _("Standby"),
+        "go": _("GO"),
+        "confirm": _("Confirm"),
+        "cancel": _("Cancel"),
+        "unpin": _("Unpin"),
+        "planned": _("Planned"),
+        "onWords": _("on “%(words)s”"),
+        "left": _("%(time)s left"),
+        "ended": _("Ended"),
+        "price": _("price %(price)s"),
+        "value": _("worth %(value)s"),
+        "quantity": _("× %(quantity)s"),
+        "seconds": _("%(seconds)s s"),
+        "noCues": _("No cues."),
+        "noneCalled": _("No cue called yet."),
+        "nonePinned": _("Nothing pinned."),
+        "networkError": _("No answer from the server. Check the connection and try again."),
+        "confirmEnd": _("End the stream now? The show stops for everyone."),
+        "operatorOnline": _("Console: %(name)s"),
+        "operatorOffline": _("Console offline"),
+        "segmentOf": _("Segment %(n)s of %(total)s"),
+        "plannedLength": _("planned %(time)s"),
+        "params": {"price": _("Price"), "value": _("Coupon value")},
     }
 
 
@@ -1002,4 +1163,334 @@ def channel_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         request,
         "rooms/simple_form.html",
         {"form": form, "title": _("Channel"), "secret": secret, "channel": channel},
+    )
+
+
+# --- After the stream: the summary (复盘) -----------------------------------------------------
+
+
+@login_required
+def stream_summary(request: HttpRequest, pk: int) -> HttpResponse:
+    """The first look back at a stream; `?format=csv&table=products|segments` downloads a
+    table for a spreadsheet."""
+    stream = selectors.stream_get_for_user(request.user, pk)
+    if stream is None:
+        raise Http404
+    summary = selectors.stream_summary(stream)
+    if request.GET.get("format") == "csv":
+        return _summary_csv(summary, request.GET.get("table", "products"))
+    return render(
+        request,
+        "rooms/stream_summary.html",
+        {
+            "stream": stream,
+            "summary": summary,
+            "duration": _clock(summary.duration_seconds),
+            "conversion_percent": (
+                (summary.tiles.conversion * 100).quantize(Decimal("0.01"))
+                if summary.tiles.conversion is not None
+                else None
+            ),
+            "segments": [
+                {
+                    "segment": segment,
+                    "planned": _clock(segment.planned_seconds),
+                    "actual": _clock(segment.actual_seconds) if segment.runs else None,
+                    "over": _clock(segment.over_seconds, signed=True),
+                }
+                for segment in summary.segments
+            ],
+        },
+    )
+
+
+def _clock(seconds: int | None, *, signed: bool = False) -> str | None:
+    """Seconds as a stopwatch reads them: 12:05, 1:02:05; signed +2:00 / −3:00 for drift."""
+    if seconds is None:
+        return None
+    sign = ("+" if seconds > 0 else "−" if seconds < 0 else "±") if signed else ""
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return sign + text
+
+
+def _summary_csv(summary: selectors.StreamSummary, table: str) -> HttpResponse:
+    if table == "products":
+        header = ["link", "sku", "product", "type", "gmv", "orders", "items", "refunds"]
+        rows = [
+            [p.link_number or "", p.sku, p.name, p.kind, p.gmv, p.orders, p.items, p.refunds]
+            for p in summary.products
+        ]
+    elif table == "segments":
+        header = [
+            "segment",
+            "title",
+            "planned_seconds",
+            "actual_seconds",
+            "over_seconds",
+            "runs",
+            "gmv",
+            "orders",
+            "items",
+            "entered",
+            "gpm",
+        ]
+        rows = [
+            [
+                s.index + 1,
+                s.title,
+                s.planned_seconds,
+                s.actual_seconds,
+                "" if s.over_seconds is None else s.over_seconds,
+                s.runs,
+                s.gmv,
+                s.orders,
+                s.items,
+                s.entered,
+                "" if s.gpm is None else s.gpm,
+            ]
+            for s in summary.segments
+        ]
+    else:
+        raise Http404
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="stream-{summary.stream.pk}-{table}.csv"'
+    )
+    # The byte-order mark makes spreadsheet programs read the Chinese product names as UTF-8.
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow([*header, "currency"])
+    writer.writerows([*row, summary.currency] for row in rows)
+    return response
+
+
+# --- Wall screen and screen pairing ------------------------------------------------------
+
+# How often a wall screen asks which stream its studio is on (and so learns it was unpaired).
+WALL_CHECK_SECONDS = 60
+
+
+def _screen_identity(request: HttpRequest) -> selectors.ScreenIdentity | None:
+    raw = request.COOKIES.get(SCREEN_COOKIE, "").strip()
+    return selectors.screen_identify(raw) if raw else None
+
+
+@never_cache
+def screen(request: HttpRequest) -> HttpResponse:
+    """The studio TV: its studio's wall once paired, else a pairing code. Nobody signs in on
+    a wall; the cookie set when the pairing completes is the screen's credential.
+
+    The screen's language is whatever `?lang=en|zh-hans` last chose, kept in the language
+    cookie, and until then the TV browser's Accept-Language: on a wall TV the browser's
+    own language setting is often out of reach, typing the address once is not.
+    """
+    language = request.GET.get("lang")
+    if language is not None:
+        response = redirect("screen")
+        if language in dict(settings.LANGUAGES):
+            _with_language_cookie(response, language)
+        return response
+    identity = _screen_identity(request)
+    if identity is None:
+        response = render(
+            request,
+            "rooms/screen_pairing.html",
+            {"pairing": _pairing_page_data(request)},
+        )
+        if SCREEN_COOKIE in request.COOKIES:
+            response.delete_cookie(SCREEN_COOKIE, samesite="Lax")
+        return response
+    studio = get_object_or_404(Studio, pk=identity.studio_id)
+    stream = selectors.studio_current_stream(identity.studio_id)
+    return render(
+        request,
+        "rooms/wall.html",
+        {"studio": studio, "stream": stream, "wall": _wall_page_data(studio, stream, tv=True)},
+    )
+
+
+@never_cache
+def screen_current(request: HttpRequest) -> JsonResponse:
+    """Which stream the TV's studio is on now; 403 once the screen is unpaired."""
+    identity = _screen_identity(request)
+    if identity is None:
+        return JsonResponse(
+            {"detail": _("This screen is no longer paired."), "code": "not_paired"}, status=403
+        )
+    # A wall with nothing on air holds no socket, whose heartbeat would record it as seen.
+    services.screen_tokens_seen(token_ids=[identity.token_id])
+    stream = selectors.studio_current_stream(identity.studio_id)
+    return JsonResponse({"studio": identity.studio_id, "stream": stream.pk if stream else None})
+
+
+@login_required
+def stream_wall(request: HttpRequest, pk: int) -> HttpResponse:
+    """A signed-in person's preview of the wall screen for a stream they can see."""
+    stream = _stream_or_404(request, pk)
+    return render(
+        request,
+        "rooms/wall.html",
+        {
+            "studio": stream.studio,
+            "stream": stream,
+            "wall": _wall_page_data(stream.studio, stream, tv=False),
+        },
+    )
+
+
+def _pairing_page_data(request: HttpRequest) -> dict:
+    return {
+        "verification_uri": request.build_absolute_uri(reverse("screen-pair")),
+        "urls": {
+            "start": reverse("api-pairing-start"),
+            "token": reverse("api-pairing-token"),
+            "screen": reverse("screen"),
+        },
+        "labels": {
+            "starting": _("Asking for a code…"),
+            "waiting": _("Waiting for the code to be entered. It expires in %(time)s."),
+            "renewing": _("The code expired: here is a new one."),
+            "paired": _("Paired. Opening the wall…"),
+            "offline": _("No answer from the server. Trying again…"),
+        },
+    }
+
+
+def _wall_page_data(studio: Studio, stream: Stream | None, *, tv: bool) -> dict:
+    """What wall.js starts from: the live snapshot, the lineup's names and prices, the words
+    it shows in the screen's language, and where to reload from."""
+    return {
+        "mode": "screen" if tv else "preview",
+        "studio": studio.name,
+        "timeZone": studio.time_zone,
+        "snapshot": selectors.live_snapshot(stream) if stream else None,
+        "products": [
+            {"link_number": item.link_number, "name": item.name, "live_price": item.live_price}
+            for item in (stream.lineup.order_by("position") if stream else [])
+        ],
+        "heartbeatSeconds": settings.MCN_WS_HEARTBEAT_SECONDS,
+        "checkSeconds": WALL_CHECK_SECONDS,
+        "language": translation.get_language(),
+        "urls": {
+            "live": reverse("api-stream-live", args=[stream.pk]) if stream else None,
+            "current": reverse("screen-current") if tv else None,
+            "screen": reverse("screen") if tv else None,
+        },
+        "labels": _wall_labels(),
+    }
+
+
+def _wall_labels() -> dict:
+    return {
+        "connection": {
+            "connecting": _("Connecting…"),
+            "live": _("Connected"),
+            "reconnecting": _("Reconnecting…"),
+            "forbidden": _("Access withdrawn"),
+        },
+        "streamStatuses": {status.value: str(status.label) for status in StreamStatus},
+        # Trend markers stay short: they sit side by side above the chart.
+        "markers": {
+            LiveCueKind.PIN: pgettext("trend marker", "Pin"),
+            LiveCueKind.UNPIN: pgettext("trend marker", "Unpin"),
+            LiveCueKind.PRICE_CHANGE: pgettext("trend marker", "Price"),
+            LiveCueKind.COUPON: pgettext("trend marker", "Coupon"),
+            LiveCueKind.FLASH_SALE: pgettext("trend marker", "Flash"),
+            LiveCueKind.SOLD_OUT: pgettext("trend marker", "Sold out"),
+            LiveCueKind.LUCKY_BAG: pgettext("trend marker", "Lucky bag"),
+            LiveCueKind.CHEER: pgettext("trend marker", "Cheer"),
+            LiveCueKind.MUSIC: pgettext("trend marker", "Music"),
+            LiveCueKind.CAMERA: pgettext("trend marker", "Camera"),
+        },
+        "gmv": _("GMV"),
+        "online": _("Online viewers"),
+        "gmvAxis": pgettext("chart axis", "GMV"),
+        "onlineAxis": pgettext("chart axis", "Online"),
+        "placed": _("placed %(amount)s"),
+        "refunded": _("%(count)s refunded"),
+        "peak": _("peak %(count)s"),
+        "perThousand": _("per 1,000 entered"),
+        "ofEntered": _("of viewers entered"),
+        "change": _("%(change)s on the 5 min before"),
+        "noData": _("The trend starts with the first order or viewer count."),
+        "notStarted": _("The show has not started"),
+        "startsIn": _("starts in"),
+        "left": _("left"),
+        "overrun": _("over time"),
+        "over": _("%(time)s behind plan"),
+        "under": _("%(time)s ahead of plan"),
+        "onTime": _("On plan"),
+        "endOfPlan": _("End of the plan"),
+        "ended": _("The stream has ended"),
+        "position": _("%(n)s of %(total)s"),
+        "operatorOffline": _(
+            "The operator's console is offline: counting on from the last position."
+        ),
+        "nonePinned": _("Nothing pinned"),
+        "flashSale": _("Flash sale"),
+        "flashLeft": _("%(time)s left"),
+    }
+
+
+@login_required
+def screens(request: HttpRequest) -> HttpResponse:
+    """Paired screens of the person's studios, and unpairing one."""
+    tokens = selectors.screen_tokens_for_user(request.user)
+    if request.method == "POST":
+        chosen = request.POST.get("revoke", "")
+        if not chosen.isdigit():
+            raise Http404
+        token = get_object_or_404(tokens, pk=chosen)
+        services.screen_token_revoke(actor=request.user, token=token)
+        messages.success(
+            request,
+            _("%(name)s is unpaired: it goes back to its pairing code within a minute.")
+            % {"name": token.name},
+        )
+        return redirect("screens")
+    return render(
+        request,
+        "rooms/screens.html",
+        {
+            "tokens": tokens.select_related("created_by"),
+            "now": timezone.now(),
+            "can_pair": _pairable_studios(request.user).exists(),
+            "screen_url": request.build_absolute_uri(reverse("screen")),
+        },
+    )
+
+
+def _pairable_studios(user: User):
+    studios = selectors.studios_for_user(user)
+    return studios.filter(pk__in=[s.pk for s in studios if user.has_perm("rooms.pair_screen", s)])
+
+
+@login_required
+def screen_pair(request: HttpRequest) -> HttpResponse:
+    """Enter the code a wall screen shows, to pair it with one of your studios."""
+    studios = _pairable_studios(request.user)
+    if not studios.exists():
+        raise PermissionDenied
+    form = ScreenPairForm(request.POST or None, studios=studios)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            pairing = services.screen_pairing_approve(
+                actor=request.user,
+                user_code=data["code"],
+                studio=data["studio"],
+                name=data["name"],
+                lifetime=services.SCREEN_TOKEN_LIFETIMES[data["lifetime"]],
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, _("%(name)s is paired.") % {"name": pairing.name})
+            return redirect("screens")
+    return render(
+        request,
+        "rooms/screen_pair.html",
+        {"form": form, "screen_url": request.build_absolute_uri(reverse("screen"))},
     )
