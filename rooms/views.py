@@ -286,7 +286,7 @@ def _live_labels() -> dict:
         "notStarted": _("Not started"),
         "showOver": _("End of the plan"),
         "start": _("Start the show"),
-        "next": _("Next"),
+        "next": pgettext("run-of-show", "Next"),
         "standby": _("Standby"),
         "go": _("GO"),
         "confirm": _("Confirm"),

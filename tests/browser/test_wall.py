@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from rooms import services
+from rooms import services, simulator
 from rooms.models import IngestEvent, IngestStatus, LiveCueKind, Role, ScreenToken, StreamStatus
 from tests.conftest import post_events, wait_until
 from tests.factories import LineupItemFactory, StreamFactory, StudioFactory, UserFactory
@@ -140,6 +140,11 @@ def test_a_tv_pairs_with_a_code_shows_the_live_numbers_in_both_languages_until_u
     services.show_move(actor=producer, stream=stream, to=0, seen_moves=0)
     services.cue_call(actor=producer, stream=stream, kind=LiveCueKind.PIN, link_number=1, go=True)
     main = MainThread()
+    webhook = simulator.Webhook(
+        base_url=asgi_server.url,
+        channel_key=stream.channel.key,
+        secret=stream.channel.secrets.get().secret,
+    )
     shots = {"en": tmp_path / "wall-en.png", "zh": tmp_path / "wall-zh-hans.png"}
 
     def approve(code: str) -> None:
@@ -166,6 +171,12 @@ def test_a_tv_pairs_with_a_code_shows_the_live_numbers_in_both_languages_until_u
             link_number=2,
             params={"price": "169.00"},
             go=True,
+        )
+
+    def dispatched() -> None:
+        wait_until(
+            lambda: not IngestEvent.objects.filter(status=IngestStatus.PENDING).exists(),
+            timeout=30,
         )
 
     def revoke() -> None:
@@ -198,25 +209,37 @@ def test_a_tv_pairs_with_a_code_shows_the_live_numbers_in_both_languages_until_u
         expect(page.locator("#show-now")).to_have_text("#1 Hyaluronic serum 30ml")
         page.screenshot(path=shots["en"])
 
+        # Then a simulated stream: comments, orders and viewers through the signed webhook.
+        simulator.run(webhook=webhook, rate=40, duration=10, seed=5, report=lambda _: None)
+        main(dispatched)
+        simulated = _api_tiles(page, stream.pk)
+        _wait_for_tiles(page, simulated)
+        after_simulation = _tiles_shown(page)
+
         page.goto(f"{asgi_server.url}/screen/?lang=zh-hans")
         expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
         expect(page.locator('[data-tile="online"] .wall-tile-label')).to_have_text("当前在线")
         expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")
-        _wait_for_tiles(page, api)
+        _wait_for_tiles(page, simulated)
         chinese = _tiles_shown(page)
         page.screenshot(path=shots["zh"])
 
         main(revoke)
         expect(page.locator("[data-pairing]")).to_be_visible(timeout=10_000)
         page.wait_for_function("() => document.getElementById('pairing-code').dataset.code")
-        return api, english, chinese, problems
+        return api, english, simulated, after_simulation, chinese, problems
 
-    api, english, chinese, problems = main.serve(browse, scenario, viewport=(1920, 1080))
+    api, english, simulated, after_simulation, chinese, problems = main.serve(
+        browse, scenario, viewport=(1920, 1080)
+    )
 
     # By hand: paid o-1 129.00 and o-2 199.00 (o-3 refunded, o-4 only placed); 6,400 entered.
     assert api == {"gmv": "328.00", "orders": "2", "online": "1500", "gpm": "51.25"}
     assert english == api
-    assert chinese == api
+    # The simulated stream sold more (its orders are paid 2–20 s after they are placed).
+    assert int(simulated["orders"]) > int(api["orders"])
+    assert after_simulation == simulated
+    assert chinese == simulated
     assert problems == []  # no script error, nothing refused by the Content-Security-Policy
     for shot in shots.values():
         assert shot.read_bytes().startswith(b"\x89PNG")
