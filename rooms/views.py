@@ -149,6 +149,19 @@ def stream_events(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _socket_labels() -> dict:
+    """What every live page says about its connection and the stream's status."""
+    return {
+        "connection": {
+            "connecting": _("Connecting…"),
+            "live": _("Connected"),
+            "reconnecting": _("Reconnecting…"),
+            "forbidden": _("Access withdrawn"),
+        },
+        "streamStatuses": {status.value: str(status.label) for status in StreamStatus},
+    }
+
+
 def _feed_labels() -> dict:
     """Words the feed's script shows, in the viewer's language."""
     return {
@@ -160,13 +173,7 @@ def _feed_labels() -> dict:
             "stream": _("Stream"),
         },
         "orderStatuses": {"placed": _("placed"), "paid": _("paid"), "refunded": _("refunded")},
-        "streamStatuses": {status.value: str(status.label) for status in StreamStatus},
-        "connection": {
-            "connecting": _("Connecting…"),
-            "live": _("Connected"),
-            "reconnecting": _("Reconnecting…"),
-            "forbidden": _("Access withdrawn"),
-        },
+        **_socket_labels(),
         "viewers": _("%(online)s online · %(entered)s entered in total"),
         "adMetrics": _("%(campaign)s · spend %(spend)s · GMV %(gmv)s %(currency)s"),
     }
@@ -273,13 +280,7 @@ def _live_labels() -> dict:
         "kinds": {kind.value: str(kind.label) for kind in LiveCueKind},
         "states": {state.value: str(state.label) for state in CueState},
         "roles": {role.value: str(role.label) for role in CrewRole},
-        "streamStatuses": {status.value: str(status.label) for status in StreamStatus},
-        "connection": {
-            "connecting": _("Connecting…"),
-            "live": _("Connected"),
-            "reconnecting": _("Reconnecting…"),
-            "forbidden": _("Access withdrawn"),
-        },
+        **_socket_labels(),
         "over": _("over"),
         "under": _("under"),
         "onTime": _("on time"),
@@ -1384,13 +1385,7 @@ def _wall_page_data(studio: Studio, stream: Stream | None, *, tv: bool) -> dict:
 
 def _wall_labels() -> dict:
     return {
-        "connection": {
-            "connecting": _("Connecting…"),
-            "live": _("Connected"),
-            "reconnecting": _("Reconnecting…"),
-            "forbidden": _("Access withdrawn"),
-        },
-        "streamStatuses": {status.value: str(status.label) for status in StreamStatus},
+        **_socket_labels(),
         # Trend markers stay short: they sit side by side above the chart.
         "markers": {
             LiveCueKind.PIN: pgettext("trend marker", "Pin"),
