@@ -143,6 +143,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rooms.tasks.event_log_prune_task",
         "schedule": 600.0,
     },
+    # Support queue: leases (25 s) and SLA warnings must not wait long for their sweep.
+    "support-claims-sweep": {"task": "support.tasks.claims_sweep_task", "schedule": 5.0},
+    "support-sla-sweep": {"task": "support.tasks.sla_sweep_task", "schedule": 5.0},
+    "support-agents-sweep": {"task": "support.tasks.agents_sweep_task", "schedule": 15.0},
+    "support-outbox-sweep": {"task": "support.tasks.outbox_sweep_task", "schedule": 10.0},
 }
 
 # --- People ------------------------------------------------------------------------------
@@ -219,6 +224,9 @@ SPECTACULAR_SETTINGS = {
         "LiveCueKindEnum": "rooms.models.LiveCueKind",
         "ProductKindEnum": "rooms.models.ProductKind",
         "ScriptCueKindEnum": "scripts.models.CueKind",
+        "QuestionGroupStatusEnum": "support.models.GroupStatus",
+        "AgentStatusEnum": "support.models.AgentStatus",
+        "QuestionCategoryEnum": "support.models.Category",
     },
 }
 

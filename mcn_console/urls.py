@@ -7,12 +7,14 @@ from drf_spectacular.views import SpectacularAPIView
 from rooms.urls import api_urlpatterns as rooms_api
 from rooms.views import SignInView
 from scripts.api_urls import api_urlpatterns as scripts_api
+from support.api_urls import api_urlpatterns as support_api
 
 from . import views
 
 api_v1 = [
     *rooms_api,
     *scripts_api,
+    *support_api,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -8,7 +8,10 @@ class SupportConfig(AppConfig):
 
     def ready(self) -> None:
         from rooms import ingest
+        from rooms.selectors import WALL_PANELS
 
-        from . import services
+        from . import rules, selectors, services  # noqa: F401  (rules registers permissions)
 
         ingest.register_handler("comment", services.comments_ingest)
+        if selectors.host_questions_panel not in WALL_PANELS:
+            WALL_PANELS.append(selectors.host_questions_panel)

@@ -32,6 +32,8 @@ class SupportPolicy(models.Model):
     blocked_words = models.JSONField(_("blocked words"), default=list, blank=True)
     muted_users = models.JSONField(_("muted viewers (platform user ids)"), default=list, blank=True)
     vip_users = models.JSONField(_("VIP viewers (platform user ids)"), default=list, blank=True)
+    # What canned replies say for {shipping}: "ships within 48 hours" (48小时内发货).
+    shipping_time = models.CharField(_("shipping time"), max_length=100, blank=True)
 
     class Meta:
         verbose_name = _("support policy")
@@ -102,6 +104,13 @@ class QuestionGroup(models.Model):
                 fields=["claim_expires_at"],
                 condition=models.Q(claimed_by__isnull=False),
                 name="claimed_group_lease",
+            ),
+            # The SLA sweep's range: open groups not yet past their deadline's alert, so
+            # groups breached long ago are not read again on every sweep.
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(status="open", breached=False),
+                name="open_group_unbreached",
             ),
         ]
 

@@ -1,10 +1,1234 @@
 """Every write in the support app."""
 
-from rooms.models import IngestEvent, Stream
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from itertools import groupby
 
-from .events import comments_received
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from rooms import eventlog
+from rooms.models import (
+    Channel,
+    IngestEvent,
+    Stream,
+    User,
+)
+
+from . import grouping, lock_objects, platforms, triage
+from .events import comments_received, groups_changed
+from .models import (
+    Agent,
+    AgentStatus,
+    CannedReply,
+    Category,
+    GroupStatus,
+    OutboxStatus,
+    Question,
+    QuestionGroup,
+    ReplyOutbox,
+    SupportPolicy,
+)
+from .replies import MAX_REPLY_CHARS, REPLY_VARIABLES, reply_fill, reply_values, variables_unknown
+from .selectors import CLAIM_LEASE, QUEUE_ORDER, groups_data, queue_priority
+
+logger = logging.getLogger(__name__)
+
+
+# === Intake: comments become questions, grouped with their duplicates (helper "intake") ===
+
+DEFAULT_SLA = SupportPolicy._meta.get_field("sla").default
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """A channel's support policy as the intake reads it (defaults when it has none)."""
+
+    sla: timedelta
+    keywords: dict
+    blocked_words: tuple[str, ...]
+    muted_users: frozenset[str]
+    vip_users: frozenset[str]
+
+    @classmethod
+    def for_channel(cls, channel_id: int) -> "_Rules":
+        policy = SupportPolicy.objects.filter(channel_id=channel_id).first()
+        if policy is None:
+            return cls(DEFAULT_SLA, {}, (), frozenset(), frozenset())
+        return cls(
+            sla=policy.sla,
+            keywords=policy.keywords if isinstance(policy.keywords, dict) else {},
+            blocked_words=tuple(str(word) for word in policy.blocked_words or () if word),
+            muted_users=frozenset(str(user) for user in policy.muted_users or ()),
+            vip_users=frozenset(str(user) for user in policy.vip_users or ()),
+        )
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A comment judged to be a question, on its way into a group."""
+
+    event: IngestEvent
+    user_id: str
+    user_name: str
+    text: str
+    triage: triage.Triage
+    analysis: grouping.Analysis
 
 
 def comments_ingest(*, stream: Stream, events: list[IngestEvent]) -> None:
-    """Viewer comments from the platform, as they arrive, for every screen to see."""
+    """Viewer comments from the platform: logged as they arrived for every screen, and the
+    questions among them grouped into the stream's queue.
+
+    Runs inside the ingest dispatch's transaction (a savepoint per stream), so a failure
+    leaves both the log entries and the questions for the retry. Comments already made
+    into questions (a dispatch retried after it committed) are skipped, so a platform
+    event counts once however often it is delivered or dispatched.
+    """
     comments_received(stream=stream, comments=events)
+    rules = _Rules.for_channel(stream.channel_id)
+    asked = _questions_among(stream, events, rules)
+    if asked:
+        _questions_group(stream, asked, rules)
+
+
+def _questions_among(stream: Stream, events: list[IngestEvent], rules: _Rules) -> list[_Asked]:
+    done = set(
+        Question.objects.filter(ingest_event__in=[event.pk for event in events]).values_list(
+            "ingest_event_id", flat=True
+        )
+    )
+    lineup = tuple(
+        triage.LineupEntry(link_number=link_number, sku=sku or "", name=name or "")
+        for link_number, sku, name in stream.lineup.values_list("link_number", "sku", "name")
+    )
+    product_words = triage.product_words(lineup)
+    asked = []
+    for event in sorted(events, key=lambda row: (row.at, row.pk)):
+        if event.pk in done:
+            continue
+        text = str(event.payload.get("text", "")).strip()
+        user_id = str(event.payload.get("user_id", ""))
+        if not text or triage.silenced(
+            text, user_id, blocked_words=rules.blocked_words, muted_users=rules.muted_users
+        ):
+            continue
+        judged = triage.classify(text, keywords_extra=rules.keywords, lineup=lineup)
+        if not judged.is_question:
+            continue
+        asked.append(
+            _Asked(
+                event=event,
+                user_id=user_id,
+                user_name=str(event.payload.get("user_name", ""))[:200],
+                text=text,
+                triage=judged,
+                analysis=grouping.analyse(text, product_words=product_words),
+            )
+        )
+    return asked
+
+
+def _questions_group(stream: Stream, asked: list[_Asked], rules: _Rules) -> None:
+    """Fold the questions into the stream's open groups (or new ones), then publish one
+    "grouped" event per group that was made or grew."""
+    lock_objects.stream_intake(stream.pk)
+    index = grouping.GroupIndex()
+    for category in sorted({question.triage.category for question in asked}):
+        index.add_many(
+            (pk, category, link_number, signature)
+            for pk, link_number, signature in QuestionGroup.objects.filter(
+                stream=stream, category=category, status=GroupStatus.OPEN, merged_into=None
+            )
+            .order_by("-last_asked_at", "-pk")
+            .values_list("pk", "link_number", "signature")[: grouping.CANDIDATES_PER_CATEGORY]
+        )
+    by_key: dict = {}
+    for question in asked:
+        key = index.find(
+            question.analysis,
+            category=question.triage.category,
+            link_number=question.triage.link_number,
+        )
+        if key is None:
+            key = ("new", question.event.pk)
+            index.add(
+                key,
+                category=question.triage.category,
+                link_number=question.triage.link_number,
+                signature=question.analysis.signature,
+            )
+        by_key.setdefault(key, []).append(question)
+
+    existing = [key for key in by_key if isinstance(key, int)]
+    locked = {group.pk: group for group in lock_objects.groups_for_update(existing)}
+    grown, fresh = [], []
+    for key, questions in by_key.items():
+        group = locked.get(key) if isinstance(key, int) else None
+        # Answered, merged or dismissed between the read above and the lock: its new
+        # askers start a group of their own rather than join a finished one.
+        if group is not None and group.status == GroupStatus.OPEN and not group.merged_into_id:
+            _group_grow(group, questions, rules)
+            grown.append((group, questions))
+        else:
+            fresh.append((_group_new(stream, questions, rules), questions))
+    QuestionGroup.objects.bulk_update(
+        [group for group, _questions in grown],
+        ["count", "first_asked_at", "last_asked_at", "deadline", "vip", "version"],
+    )
+    QuestionGroup.objects.bulk_create([group for group, _questions in fresh])
+    Question.objects.bulk_create(
+        Question(
+            stream=stream,
+            group=group,
+            ingest_event=question.event,
+            user_id=question.user_id,
+            user_name=question.user_name,
+            text=question.text,
+            asked_at=question.event.at,
+        )
+        for group, questions in grown + fresh
+        for question in questions
+    )
+    _publish("grouped", _groups([group.pk for group, _questions in grown + fresh]))
+
+
+def _group_new(stream: Stream, questions: list[_Asked], rules: _Rules) -> QuestionGroup:
+    first = questions[0]
+    asked_at = [question.event.at for question in questions]
+    return QuestionGroup(
+        stream=stream,
+        category=first.triage.category,
+        language=first.triage.language,
+        link_number=first.triage.link_number,
+        signature=first.analysis.signature,
+        text=first.text,
+        count=len(questions),
+        vip=any(question.user_id in rules.vip_users for question in questions),
+        first_asked_at=min(asked_at),
+        last_asked_at=max(asked_at),
+        deadline=min(asked_at) + rules.sla,
+    )
+
+
+def _group_grow(group: QuestionGroup, questions: list[_Asked], rules: _Rules) -> None:
+    """More askers: the deadline stays the earliest open question's (a question that the
+    platform dates earlier than the group's first brings it forward)."""
+    asked_at = [question.event.at for question in questions]
+    group.count += len(questions)
+    group.first_asked_at = min(group.first_asked_at, *asked_at)
+    group.last_asked_at = max(group.last_asked_at, *asked_at)
+    group.deadline = min(group.deadline, min(asked_at) + rules.sla)
+    group.vip = group.vip or any(question.user_id in rules.vip_users for question in questions)
+    # No new version: the version guards an agent's reply against the group changing hands
+    # or being answered, and a reply already reaches everyone who asked by the time it is
+    # sent. Bumping it for every new asker would refuse replies to exactly the hot groups.
+
+
+def _holding_refusal(group: QuestionGroup, actor: User, now: datetime) -> str | None:
+    """Why an agent may not reshape a group (split, merge it away), or None if they may.
+
+    Only open groups change shape, and not one another agent is answering: the askers it
+    would lose are the ones their reply is about to reach.
+    """
+    if group.status != GroupStatus.OPEN or group.merged_into_id:
+        return _refusal(group, actor, now=now)
+    if (
+        group.claimed_by_id
+        and group.claimed_by_id != actor.pk
+        and group.claim_expires_at is not None
+        and group.claim_expires_at >= now
+    ):
+        return _refusal(group, actor, now=now)
+    return None
+
+
+def group_merge(
+    *,
+    actor: User,
+    groups: Sequence[QuestionGroup],
+    into: QuestionGroup,
+    now: datetime | None = None,
+) -> QuestionGroup:
+    """Fold groups an agent sees as one question into `into`: their askers join it, and
+    they are closed as merged ("merged" event each, with `into`; "grouped" for the target).
+
+    The target keeps its text, category and claim; its deadline becomes the earliest of
+    them all, so merging never buys time.
+    """
+    _allowed(actor, "support.work_queue", into.stream)
+    now = now or timezone.now()
+    absorbed_ids = sorted({group.pk for group in groups} - {into.pk})
+    if not absorbed_ids:
+        raise ValidationError(_("Choose at least one other group to merge."), code="invalid")
+    with transaction.atomic():
+        locked = {
+            group.pk: group for group in lock_objects.groups_for_update([into.pk, *absorbed_ids])
+        }
+        if len(locked) != len(absorbed_ids) + 1:
+            raise ValidationError(_("A group to merge no longer exists."), code="invalid")
+        target = locked[into.pk]
+        absorbed = [locked[pk] for pk in absorbed_ids]
+        if any(group.stream_id != target.stream_id for group in absorbed):
+            raise ValidationError(
+                _("Only groups of the same stream can be merged."), code="invalid"
+            )
+        if target.status not in (GroupStatus.OPEN, GroupStatus.ESCALATED) or target.merged_into_id:
+            target = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(
+                pk=target.pk
+            )
+            raise GroupConflict(_refusal(target, actor, now=now), current=_data(target))
+        for group in absorbed:
+            if _holding_refusal(group, actor, now):
+                current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(
+                    pk=group.pk
+                )
+                raise GroupConflict(_holding_refusal(current, actor, now), current=_data(current))
+        Question.objects.filter(group_id__in=absorbed_ids).update(group=target)
+        everyone = [target, *absorbed]
+        target.count = sum(group.count for group in everyone)
+        target.first_asked_at = min(group.first_asked_at for group in everyone)
+        target.last_asked_at = max(group.last_asked_at for group in everyone)
+        target.deadline = min(group.deadline for group in everyone)
+        target.vip = any(group.vip for group in everyone)
+        target.warned = any(group.warned for group in everyone)
+        target.breached = any(group.breached for group in everyone)
+        target.version += 1
+        for group in absorbed:
+            group.status = GroupStatus.DISMISSED
+            group.merged_into = target
+            group.claimed_by = None
+            group.claim_expires_at = None
+            group.version += 1
+        QuestionGroup.objects.bulk_update(
+            everyone,
+            [
+                "count", "first_asked_at", "last_asked_at", "deadline", "vip", "warned",
+                "breached", "version", "status", "merged_into", "claimed_by", "claim_expires_at",
+            ],
+        )  # fmt: skip
+        with eventlog.deferred():
+            groups_changed(
+                stream_id=target.stream_id,
+                op="merged",
+                groups=[{**data, "into": target.pk} for data in groups_data(_groups(absorbed_ids))],
+            )
+            merged = _groups([target.pk])
+            _publish("grouped", merged)
+    return merged[0]
+
+
+def group_split(
+    *,
+    actor: User,
+    group: QuestionGroup,
+    question_ids: Sequence[int],
+    now: datetime | None = None,
+) -> QuestionGroup:
+    """Move some of a group's questions into a group of their own (grouping folded two
+    questions into one): "split" for both, the new one's data with `from`. Returns the
+    new group.
+
+    Each side's text, first and last asked time, deadline and VIP mark follow from the
+    questions it now holds; the new group keeps the category and product of the old.
+    """
+    _allowed(actor, "support.work_queue", group.stream)
+    now = now or timezone.now()
+    wanted = set(question_ids)
+    if not wanted:
+        raise ValidationError(_("Choose the questions to split off."), code="invalid")
+    with transaction.atomic():
+        locked = lock_objects.groups_for_update([group.pk])
+        if not locked:
+            raise ValidationError(_("This group no longer exists."), code="invalid")
+        original = locked[0]
+        if _holding_refusal(original, actor, now):
+            current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(
+                pk=original.pk
+            )
+            raise GroupConflict(_holding_refusal(current, actor, now), current=_data(current))
+        questions = list(Question.objects.filter(group=original).order_by("asked_at", "pk"))
+        moving = [question for question in questions if question.pk in wanted]
+        staying = [question for question in questions if question.pk not in wanted]
+        if len(moving) != len(wanted):
+            raise ValidationError(
+                _("Some of these questions are not in this group."), code="invalid"
+            )
+        if not staying:
+            raise ValidationError(_("Leave at least one question in the group."), code="invalid")
+        rules = _Rules.for_channel(original.stream.channel_id)
+        first = moving[0]
+        split_off = QuestionGroup(
+            stream_id=original.stream_id,
+            category=original.category,
+            language=triage.detect_language(first.text),
+            link_number=original.link_number,
+            signature=grouping.analyse(first.text).signature,
+            text=first.text,
+            version=1,
+        )
+        _group_recount(split_off, moving, rules, now=now)
+        split_off.save()
+        Question.objects.filter(pk__in=[question.pk for question in moving]).update(group=split_off)
+        if questions[0] in moving:
+            original.text = staying[0].text
+            original.language = triage.detect_language(staying[0].text)
+            original.signature = grouping.analyse(staying[0].text).signature
+        _group_recount(original, staying, rules, now=now)
+        original.version += 1
+        original.save()
+        with eventlog.deferred():
+            _publish("split", _groups([original.pk]))
+            groups_changed(
+                stream_id=original.stream_id,
+                op="split",
+                groups=[
+                    {**data, "from": original.pk} for data in groups_data(_groups([split_off.pk]))
+                ],
+            )
+    return split_off
+
+
+def _group_recount(
+    group: QuestionGroup, questions: list[Question], rules: _Rules, *, now: datetime
+) -> None:
+    """A group's figures from the questions it holds (oldest first)."""
+    group.count = len(questions)
+    group.first_asked_at = questions[0].asked_at
+    group.last_asked_at = max(question.asked_at for question in questions)
+    deadline = group.first_asked_at + rules.sla
+    if deadline != group.deadline:
+        # The sweep flags the new deadline afresh: a warning is not owed twice, nor kept
+        # for a deadline that moved out.
+        group.deadline = deadline
+        group.breached = deadline <= now
+        group.warned = group.breached
+    group.vip = any(question.user_id in rules.vip_users for question in questions)
+
+
+# === Work on the queue: claims, replies, escalation, SLA, agents (helper "work") ==========
+
+
+def _allowed(actor: User | None, perm: str, obj: object = None) -> None:
+    """Check the acting person's permission; `None` is the system itself (sweeps, tasks)."""
+    if actor is not None and not actor.has_perm(perm, obj):
+        raise PermissionDenied(_("You don't have permission to do this."))
+
+
+class GroupConflict(ValidationError):
+    """Someone else changed the group first (claimed, answered, released or escalated it).
+
+    Carries the group as it now stands, so the agent's screen shows that instead of acting
+    on its stale copy: an answer never lands on a group its agent has not seen as it is.
+    """
+
+    def __init__(self, message: str, *, current: dict):
+        self.current = current
+        super().__init__(message, code="conflict")
+
+
+_GROUPS = QuestionGroup._meta.db_table
+
+
+def _groups(ids: Sequence[int]) -> list[QuestionGroup]:
+    return list(
+        QuestionGroup.objects.filter(pk__in=ids)
+        .select_related("claimed_by", "answered_by")
+        .order_by("stream_id", "pk")
+    )
+
+
+def _data(group: QuestionGroup) -> dict:
+    return groups_data([group])[0]
+
+
+def _publish(op: str, groups: Sequence[QuestionGroup]) -> None:
+    """One "question" event per group, each in its own stream's log, streams in id order."""
+    ordered = sorted(groups, key=lambda group: (group.stream_id, group.pk))
+    with eventlog.deferred():
+        for stream_id, in_stream in groupby(ordered, key=lambda group: group.stream_id):
+            groups_changed(stream_id=stream_id, op=op, groups=groups_data(list(in_stream)))
+
+
+def _update_returning(sql: str, params: Sequence) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _refusal(group: QuestionGroup, actor: User, *, now: datetime) -> str:
+    """Why an agent cannot act on the group as they saw it, in words for their screen."""
+    if group.status == GroupStatus.ANSWERED:
+        return _("%(name)s answered this question meanwhile.") % {
+            "name": group.answered_by or _("Someone")
+        }
+    if group.status == GroupStatus.ESCALATED:
+        return _("This question was handed to the host meanwhile.")
+    if group.status != GroupStatus.OPEN or group.merged_into_id:
+        return _("This question was merged or dismissed meanwhile.")
+    if group.claimed_by_id and group.claimed_by_id != actor.pk and group.claim_expires_at >= now:
+        return _("%(name)s is answering this question.") % {"name": group.claimed_by}
+    if group.claimed_by_id != actor.pk or group.claim_expires_at < now:
+        return _("Your claim on this question lapsed; claim it again.")
+    return _("This question changed since you saw it.")
+
+
+def _holds(group: QuestionGroup, actor: User, now: datetime) -> bool:
+    return (
+        group.status == GroupStatus.OPEN
+        and group.claimed_by_id == actor.pk
+        and group.claim_expires_at is not None
+        and group.claim_expires_at >= now
+    )
+
+
+# --- Claims --------------------------------------------------------------------------------
+
+# A claim is a lease (CLAIM_LEASE, in selectors beside AGENT_HEARTBEAT). The agent's screen
+# renews it with every heartbeat (`agent_heartbeat`); when it lapses the lease sweep hands
+# the group back to the queue.
+
+
+def _claiming_agent(actor: User, *, now: datetime) -> Agent:
+    """The actor's agent row, locked, which orders one agent's own claims: their capacity is
+    counted and used inside one lock, while other agents' claims never wait on it."""
+    agent = Agent.objects.select_for_update().filter(user=actor).first()
+    if agent is None or agent.status != AgentStatus.ONLINE:
+        raise ValidationError(_("Go online to take questions."), code="not_online")
+    held = QuestionGroup.objects.filter(
+        claimed_by=actor, status=GroupStatus.OPEN, claim_expires_at__gte=now
+    ).count()
+    if held >= agent.capacity:
+        raise ValidationError(
+            ngettext(
+                "You hold %(n)d question, your limit: answer or release it first.",
+                "You hold %(n)d questions, your limit: answer or release one first.",
+                held,
+            )
+            % {"n": held},
+            code="capacity",
+        )
+    return agent
+
+
+def _take(group_id: int, actor: User, *, now: datetime, seen_version: int | None) -> list[int]:
+    """The claim itself: one conditional UPDATE, so of any number of agents racing for a
+    group exactly one finds it free; the others' UPDATE matches no row."""
+    version_check = "AND version = %s" if seen_version is not None else ""
+    params: list = [actor.pk, now + CLAIM_LEASE, group_id, now]
+    if seen_version is not None:
+        params.append(seen_version)
+    return _update_returning(
+        f"""
+        UPDATE {_GROUPS}
+        SET claimed_by_id = %s, claim_expires_at = %s, version = version + 1
+        WHERE id = %s AND status = 'open' AND merged_into_id IS NULL
+          AND (claimed_by_id IS NULL OR claim_expires_at < %s) {version_check}
+        RETURNING id
+        """,
+        params,
+    )
+
+
+def group_claim(
+    *,
+    actor: User,
+    group: QuestionGroup,
+    seen_version: int | None = None,
+    now: datetime | None = None,
+) -> QuestionGroup:
+    """Claim a group to answer it. Claiming one's own group again changes nothing.
+
+    Refused with `GroupConflict` (carrying the group as it is) when another agent holds it,
+    it was answered, escalated or merged, or — with `seen_version` — it changed since the
+    agent's screen showed it.
+    """
+    _allowed(actor, "support.work_queue", group.stream)
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = QuestionGroup.objects.select_related("claimed_by").get(pk=group.pk)
+        if _holds(current, actor, now):
+            return current
+        _claiming_agent(actor, now=now)
+        taken = _take(group.pk, actor, now=now, seen_version=seen_version)
+        if not taken:
+            current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(
+                pk=group.pk
+            )
+            raise GroupConflict(_refusal(current, actor, now=now), current=_data(current))
+        claimed = _groups(taken)
+        _publish("claimed", claimed)
+    return claimed[0]
+
+
+def group_claim_next(
+    *,
+    actor: User,
+    stream: Stream,
+    category: str = "",
+    language: str = "",
+    link_number: int | None = None,
+    now: datetime | None = None,
+) -> QuestionGroup | None:
+    """Hand the agent the free group they can answer that is first in the queue's priority
+    (`selectors.queue_priority`), or None.
+
+    Within their capacity (groups they hold) and skills (their languages and categories;
+    none listed means any), narrowed by the screen's filters. Candidates are read with
+    SKIP LOCKED: agents asking at the same moment each take a different group instead of
+    queueing behind one row, and nobody waits on anybody (no deadlock).
+    """
+    _allowed(actor, "support.work_queue", stream)
+    now = now or timezone.now()
+    with transaction.atomic():
+        agent = _claiming_agent(actor, now=now)
+        free = QuestionGroup.objects.filter(
+            Q(claimed_by__isnull=True) | Q(claim_expires_at__lt=now),
+            stream=stream,
+            status=GroupStatus.OPEN,
+            merged_into__isnull=True,
+        )
+        if agent.languages:
+            free = free.filter(language__in=agent.languages)
+        if agent.categories:
+            free = free.filter(category__in=agent.categories)
+        if category:
+            free = free.filter(category=category)
+        if language:
+            free = free.filter(language=language)
+        if link_number is not None:
+            free = free.filter(link_number=link_number)
+        candidate = (
+            free.annotate(priority=queue_priority(stream, now=now))
+            .select_for_update(skip_locked=True, no_key=True)
+            .order_by(*QUEUE_ORDER)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if candidate is None:
+            return None
+        taken = _take(candidate, actor, now=now, seen_version=None)
+        claimed = _groups(taken)
+        _publish("claimed", claimed)
+    return claimed[0] if claimed else None
+
+
+def _release(
+    where: str, params: Sequence, *, skip_locked: bool = False, limit: int | None = None
+) -> list[QuestionGroup]:
+    """Hand claimed groups back to the queue, locking them in id order, with a "released"
+    event each. With `skip_locked`, groups someone is working on right now are left for
+    the next sweep rather than waited for."""
+    skip = "SKIP LOCKED" if skip_locked else ""
+    bound = f"LIMIT {int(limit)}" if limit is not None else ""
+    released = _update_returning(
+        f"""
+        WITH chosen AS (
+            SELECT id FROM {_GROUPS}
+            WHERE claimed_by_id IS NOT NULL AND status = 'open' AND ({where})
+            ORDER BY id {bound} FOR NO KEY UPDATE {skip}
+        )
+        UPDATE {_GROUPS} AS g
+        SET claimed_by_id = NULL, claim_expires_at = NULL, version = g.version + 1
+        FROM chosen WHERE g.id = chosen.id
+        RETURNING g.id
+        """,
+        params,
+    )
+    groups = _groups(released)
+    _publish("released", groups)
+    return groups
+
+
+def group_release(
+    *, actor: User, group: QuestionGroup, now: datetime | None = None
+) -> QuestionGroup:
+    """Put a group one holds back in the queue (the agent's "skip")."""
+    _allowed(actor, "support.work_queue", group.stream)
+    now = now or timezone.now()
+    with transaction.atomic():
+        released = _release("id = %s AND claimed_by_id = %s", [group.pk, actor.pk])
+        if not released:
+            current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(
+                pk=group.pk
+            )
+            raise GroupConflict(_refusal(current, actor, now=now), current=_data(current))
+    return released[0]
+
+
+def claims_sweep(*, now: datetime | None = None, batch: int = 5000) -> int:
+    """Return groups whose lease ran out (the agent went silent) to the queue."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        with transaction.atomic():
+            released = _release("claim_expires_at < %s", [now], skip_locked=True, limit=batch)
+        total += len(released)
+        if len(released) < batch:
+            return total
+
+
+# --- Answers -------------------------------------------------------------------------------
+
+
+def reply_compose(
+    *, group: QuestionGroup, text: str = "", canned_reply_ids: Sequence[int] = ()
+) -> str:
+    """The reply an agent sends: the canned replies they stacked, in the order they chose
+    them, filled from live data, then their own words."""
+    canned = {
+        reply.pk: reply
+        for reply in CannedReply.objects.filter(
+            channel_id=group.stream.channel_id, pk__in=canned_reply_ids
+        )
+    }
+    if len(canned) != len(set(canned_reply_ids)):
+        raise ValidationError({"canned_replies": _("A canned reply is not one of this channel's.")})
+    values = reply_values(group) if canned else {}
+    parts = [reply_fill(canned[pk].text, values) for pk in canned_reply_ids]
+    if text.strip():
+        parts.append(text.strip())
+    reply = " ".join(parts)
+    if not reply:
+        raise ValidationError(_("Write a reply or choose a canned one."), code="invalid")
+    if len(reply) > MAX_REPLY_CHARS:
+        raise ValidationError(
+            _("The reply is %(n)d characters long; platforms take %(max)d.")
+            % {"n": len(reply), "max": MAX_REPLY_CHARS},
+            code="invalid",
+        )
+    return reply
+
+
+def reply_idempotency_key(group: QuestionGroup) -> str:
+    """The same answer to the same state of a group always has the same key."""
+    return f"reply-{group.pk}-v{group.version}"
+
+
+def _locked_group(group: QuestionGroup) -> QuestionGroup:
+    # NO KEY UPDATE: intake keeps adding questions to the group (their foreign key takes a
+    # KEY SHARE lock), and must not wait for an agent's answer to commit.
+    return (
+        QuestionGroup.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("stream__channel", "claimed_by", "answered_by")
+        .get(pk=group.pk)
+    )
+
+
+def group_answer(
+    *,
+    actor: User,
+    group: QuestionGroup,
+    seen_version: int,
+    text: str = "",
+    canned_reply_ids: Sequence[int] = (),
+    now: datetime | None = None,
+) -> QuestionGroup:
+    """Answer a group one holds: the reply goes to every asker through the outbox.
+
+    Refused with `GroupConflict` unless the agent holds the claim and the group is at
+    `seen_version`, the version their screen last showed: an agent whose connection
+    dropped while someone else answered sees that answer before they can reply.
+    """
+    _allowed(actor, "support.work_queue", group.stream)
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _locked_group(group)
+        if not _holds(locked, actor, now) or locked.version != seen_version:
+            raise GroupConflict(_refusal(locked, actor, now=now), current=_data(locked))
+        reply = reply_compose(group=locked, text=text, canned_reply_ids=canned_reply_ids)
+        askers = list(
+            Question.objects.filter(group=locked)
+            .order_by("user_id")
+            .values_list("user_id", flat=True)
+            .distinct()
+        )
+        locked.status = GroupStatus.ANSWERED
+        locked.answered_by, locked.answered_at, locked.reply = actor, now, reply
+        locked.claimed_by, locked.claim_expires_at = None, None
+        locked.version += 1
+        locked.save(
+            update_fields=[
+                "status",
+                "answered_by",
+                "answered_at",
+                "reply",
+                "claimed_by",
+                "claim_expires_at",
+                "version",
+            ]
+        )
+        outbox = ReplyOutbox.objects.create(
+            group=locked,
+            stream_id=locked.stream_id,
+            idempotency_key=reply_idempotency_key(locked),
+            text=reply,
+            to_users=askers,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        _publish("answered", [locked])
+        # Robust: the reply is committed in the outbox, and the outbox sweep sends it if the
+        # broker is away now; the agent must not be told their answer failed.
+        transaction.on_commit(partial(_reply_enqueue, outbox.pk), robust=True)
+    return locked
+
+
+def _reply_enqueue(outbox_id: int) -> None:
+    from .tasks import reply_deliver_task
+
+    reply_deliver_task.delay(outbox_id)
+
+
+# --- Escalation ----------------------------------------------------------------------------
+
+
+def group_escalate(
+    *,
+    actor: User,
+    group: QuestionGroup,
+    seen_version: int | None = None,
+    now: datetime | None = None,
+) -> QuestionGroup:
+    """Hand a group to the host to answer on air: it leaves the agents' queue and shows on
+    the wall screen and the operator's console until the operator says it was answered."""
+    _allowed(actor, "support.work_queue", group.stream)
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _locked_group(group)
+        held_by_other = (
+            locked.claimed_by_id not in (None, actor.pk) and locked.claim_expires_at >= now
+        )
+        if (
+            locked.status != GroupStatus.OPEN
+            or locked.merged_into_id
+            or held_by_other
+            or (seen_version is not None and locked.version != seen_version)
+        ):
+            raise GroupConflict(_refusal(locked, actor, now=now), current=_data(locked))
+        locked.status = GroupStatus.ESCALATED
+        locked.claimed_by, locked.claim_expires_at = None, None
+        locked.version += 1
+        locked.save(update_fields=["status", "claimed_by", "claim_expires_at", "version"])
+        _publish("escalated", [locked])
+    return locked
+
+
+def group_answered_on_air(
+    *, actor: User, group: QuestionGroup, now: datetime | None = None
+) -> QuestionGroup:
+    """The room operator (中控) confirms the host answered an escalated group on air."""
+    _allowed(actor, "rooms.run_show", group.stream)
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _locked_group(group)
+        if locked.status != GroupStatus.ESCALATED:
+            raise GroupConflict(
+                _refusal(locked, actor, now=now)
+                if locked.status != GroupStatus.OPEN
+                else _("This question is not with the host."),
+                current=_data(locked),
+            )
+        locked.status = GroupStatus.ANSWERED
+        locked.answered_by, locked.answered_at = actor, now
+        locked.version += 1
+        locked.save(update_fields=["status", "answered_by", "answered_at", "version"])
+        _publish("answered", [locked])
+    return locked
+
+
+# --- SLA -------------------------------------------------------------------------------------
+
+DEFAULT_WARN_BEFORE = SupportPolicy._meta.get_field("warn_before").default
+
+
+def sla_sweep(*, now: datetime | None = None) -> tuple[int, int]:
+    """Flag open groups near their deadline (warning) and past it (breach), once each.
+
+    Two set-based UPDATEs over the index of open, unbreached deadlines, whatever the number
+    of open questions: no timer per question. Groups locked by an agent's action at that
+    instant are skipped and flagged by the next sweep. The flags do not change a group's
+    version: a warning must not turn the reply its agent is sending into a conflict.
+    Returns (warned, breached).
+    """
+    now = now or timezone.now()
+    policies = SupportPolicy._meta.db_table
+    streams = Stream._meta.db_table
+    with transaction.atomic():
+        breached = _update_returning(
+            f"""
+            WITH due AS (
+                SELECT id FROM {_GROUPS}
+                WHERE status = 'open' AND NOT breached AND deadline <= %s
+                ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+            )
+            UPDATE {_GROUPS} AS g SET breached = true FROM due WHERE g.id = due.id
+            RETURNING g.id
+            """,
+            [now],
+        )
+        longest = SupportPolicy.objects.aggregate(longest=Max("warn_before"))["longest"]
+        horizon = now + max(longest or DEFAULT_WARN_BEFORE, DEFAULT_WARN_BEFORE)
+        warned = _update_returning(
+            f"""
+            WITH due AS (
+                SELECT g.id FROM {_GROUPS} AS g
+                JOIN {streams} AS s ON s.id = g.stream_id
+                LEFT JOIN {policies} AS p ON p.channel_id = s.channel_id
+                WHERE g.status = 'open' AND NOT g.breached AND NOT g.warned
+                  AND g.deadline > %s AND g.deadline <= %s
+                  AND g.deadline <= %s + COALESCE(p.warn_before, %s)
+                ORDER BY g.id FOR NO KEY UPDATE OF g SKIP LOCKED
+            )
+            UPDATE {_GROUPS} AS g SET warned = true FROM due WHERE g.id = due.id
+            RETURNING g.id
+            """,
+            [now, horizon, now, DEFAULT_WARN_BEFORE],
+        )
+        _publish("sla_breach", _groups(breached))
+        _publish("sla_warning", _groups(warned))
+    return len(warned), len(breached)
+
+
+# --- Agents ----------------------------------------------------------------------------------
+
+# An agent whose screen has said nothing for this long has gone (closed, crashed, offline).
+AGENT_SILENCE = timedelta(seconds=60)
+
+
+def _agent_locked(actor: User) -> Agent:
+    Agent.objects.get_or_create(user=actor)
+    return Agent.objects.select_for_update().get(user=actor)
+
+
+def agent_heartbeat(*, actor: User, now: datetime | None = None) -> Agent:
+    """The agent's screen is open (it says so every AGENT_HEARTBEAT): renew their leases.
+
+    A lease that already ran out is not revived: that group may be someone else's now.
+    Renewal changes no version and logs nothing — it is not news to anyone.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        agent = _agent_locked(actor)
+        agent.last_seen_at = now
+        agent.save(update_fields=["last_seen_at"])
+        _update_returning(
+            f"""
+            WITH held AS (
+                SELECT id FROM {_GROUPS}
+                WHERE claimed_by_id = %s AND status = 'open' AND claim_expires_at >= %s
+                ORDER BY id FOR NO KEY UPDATE
+            )
+            UPDATE {_GROUPS} AS g SET claim_expires_at = %s FROM held WHERE g.id = held.id
+            RETURNING g.id
+            """,
+            [actor.pk, now, now + CLAIM_LEASE],
+        )
+    return agent
+
+
+def agent_set_status(
+    *, actor: User, status: str, hand_back: bool = False, now: datetime | None = None
+) -> Agent:
+    """Go online, on a break or offline. Leaving with questions in hand is refused unless
+    they are handed back (`hand_back`), which returns them to the queue."""
+    if status not in AgentStatus.values:
+        raise ValidationError({"status": _("Choose online, break or offline.")})
+    now = now or timezone.now()
+    with transaction.atomic():
+        agent = _agent_locked(actor)
+        if status != AgentStatus.ONLINE:
+            held = QuestionGroup.objects.filter(
+                claimed_by=actor, status=GroupStatus.OPEN, claim_expires_at__gte=now
+            ).count()
+            if held and not hand_back:
+                raise ValidationError(
+                    ngettext(
+                        "You hold %(n)d question: hand it back first.",
+                        "You hold %(n)d questions: hand them back first.",
+                        held,
+                    )
+                    % {"n": held},
+                    code="holding_claims",
+                )
+            _release("claimed_by_id = %s", [actor.pk])
+        agent.status, agent.last_seen_at = status, now
+        agent.save(update_fields=["status", "last_seen_at"])
+    return agent
+
+
+def agent_update(
+    *,
+    actor: User | None,
+    agent: Agent,
+    capacity: int | None = None,
+    languages: Sequence[str] | None = None,
+    categories: Sequence[str] | None = None,
+) -> Agent:
+    """A supervisor sets how many groups an agent takes at once and what they answer."""
+    _allowed(actor, "support.supervise")
+    if capacity is not None:
+        if not 1 <= capacity <= 50:
+            raise ValidationError({"capacity": _("Between 1 and 50 groups at once.")})
+        agent.capacity = capacity
+    if languages is not None:
+        agent.languages = sorted({code.strip().lower() for code in languages if code.strip()})
+    if categories is not None:
+        unknown = set(categories) - set(Category.values)
+        if unknown:
+            raise ValidationError(
+                {"categories": _("Unknown category: %(c)s.") % {"c": ", ".join(sorted(unknown))}}
+            )
+        agent.categories = sorted(set(categories))
+    agent.save(update_fields=["capacity", "languages", "categories"])
+    return agent
+
+
+def agents_sweep(*, now: datetime | None = None) -> int:
+    """Take agents whose screens went silent offline, returning their groups to the queue."""
+    now = now or timezone.now()
+    cutoff = now - AGENT_SILENCE
+    silent = Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True)
+    gone = 0
+    candidates = Agent.objects.exclude(status=AgentStatus.OFFLINE).filter(silent)
+    for agent_id in candidates.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            agent = (
+                Agent.objects.select_for_update(skip_locked=True)
+                .exclude(status=AgentStatus.OFFLINE)
+                .filter(silent, pk=agent_id)
+                .first()
+            )
+            if agent is None:
+                continue
+            _release("claimed_by_id = %s", [agent.user_id])
+            agent.status = AgentStatus.OFFLINE
+            agent.save(update_fields=["status"])
+            gone += 1
+    return gone
+
+
+# --- Canned replies --------------------------------------------------------------------------
+
+
+def _canned_check(channel_id: int, shortcut: int | None, text: str, exclude: int | None) -> None:
+    unknown = variables_unknown(text)
+    if unknown:
+        raise ValidationError(
+            {
+                "text": _("Unknown variable %(names)s; use %(known)s.")
+                % {
+                    "names": ", ".join(f"{{{name}}}" for name in unknown),
+                    "known": ", ".join(f"{{{name}}}" for name in REPLY_VARIABLES),
+                }
+            }
+        )
+    if shortcut is not None:
+        if not 1 <= shortcut <= 9:
+            raise ValidationError({"shortcut": _("A shortcut is a key from 1 to 9.")})
+        taken = CannedReply.objects.filter(channel_id=channel_id, shortcut=shortcut)
+        if exclude is not None:
+            taken = taken.exclude(pk=exclude)
+        if taken.exists():
+            raise ValidationError(
+                {"shortcut": _("Key %(n)d is taken by another reply.") % {"n": shortcut}}
+            )
+
+
+def canned_reply_create(
+    *,
+    actor: User | None,
+    channel: Channel,
+    title: str,
+    text: str,
+    shortcut: int | None = None,
+    category: str = "",
+) -> CannedReply:
+    _allowed(actor, "support.supervise")
+    _canned_check(channel.pk, shortcut, text, None)
+    reply = CannedReply(
+        channel=channel, title=title, text=text, shortcut=shortcut, category=category
+    )
+    reply.full_clean()
+    try:
+        with transaction.atomic():
+            reply.save()
+    except IntegrityError as exc:  # a concurrent save took the key first
+        raise ValidationError({"shortcut": _("That key was just taken.")}) from exc
+    return reply
+
+
+def canned_reply_update(*, actor: User | None, reply: CannedReply, **changes) -> CannedReply:
+    _allowed(actor, "support.supervise")
+    for name in ("title", "text", "shortcut", "category"):
+        if name in changes:
+            setattr(reply, name, changes[name])
+    _canned_check(reply.channel_id, reply.shortcut, reply.text, reply.pk)
+    reply.full_clean()
+    try:
+        with transaction.atomic():
+            reply.save()
+    except IntegrityError as exc:
+        raise ValidationError({"shortcut": _("That key was just taken.")}) from exc
+    return reply
+
+
+def canned_reply_delete(*, actor: User | None, reply: CannedReply) -> None:
+    _allowed(actor, "support.supervise")
+    reply.delete()
+
+
+# --- Reply outbox ----------------------------------------------------------------------------
+
+REPLY_MAX_ATTEMPTS = 6
+# A row left "sending" this long lost its worker mid-send; the sweep tries it again (the
+# platform's client key makes that safe whether or not the first send landed).
+REPLY_SEND_TIMEOUT = timedelta(seconds=60)
+
+
+def _reply_backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8, 16 s: the SLA counts in minutes, so retries stay quick."""
+    return timedelta(seconds=min(2 ** (attempts - 1), 60))
+
+
+def reply_deliver(*, outbox_id: int, now: datetime | None = None) -> ReplyOutbox | None:
+    """Send one reply from the outbox, if it is due and nobody else is sending it.
+
+    The row is marked "sending" and committed before the platform is called, so no lock is
+    held over the network. Every attempt carries the row's idempotency key: a retry after a
+    timeout whose reply did land gets the platform's existing message back instead of a
+    second post. Returns the row as it ends, or None when there was nothing to do.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = (
+            ReplyOutbox.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("stream__channel")
+            .filter(
+                pk=outbox_id,
+                status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING],
+                next_attempt_at__lte=now,
+            )
+            .first()
+        )
+        if row is None:
+            return None
+        row.status = OutboxStatus.SENDING
+        row.attempts += 1
+        row.next_attempt_at = now + REPLY_SEND_TIMEOUT
+        row.save(update_fields=["status", "attempts", "next_attempt_at"])
+    adapter = platforms.adapter_for(row.stream.channel)
+    outcome: dict = {}
+    try:
+        message_id = adapter.send_reply(
+            channel=row.stream.channel,
+            stream=row.stream,
+            text=row.text,
+            to_users=row.to_users,
+            idempotency_key=row.idempotency_key,
+        )
+    except platforms.PlatformRejected as exc:
+        outcome = {"status": OutboxStatus.FAILED, "last_error": str(exc)[:1000]}
+    except Exception as exc:  # a timeout, or anything else that leaves the outcome unknown
+        if not isinstance(exc, platforms.PlatformTimeout):
+            logger.exception("reply %s: unexpected error from the platform adapter", row.pk)
+        failed = row.attempts >= REPLY_MAX_ATTEMPTS
+        outcome = {
+            "status": OutboxStatus.FAILED if failed else OutboxStatus.PENDING,
+            "last_error": (str(exc) or type(exc).__name__)[:1000],
+            "next_attempt_at": row.next_attempt_at
+            if failed
+            else now + _reply_backoff(row.attempts),
+        }
+    else:
+        outcome = {
+            "status": OutboxStatus.DELIVERED,
+            "platform_message_id": message_id,
+            "delivered_at": timezone.now(),
+            "last_error": "",
+        }
+    # Only the attempt that marked the row may settle it.
+    ReplyOutbox.objects.filter(
+        pk=row.pk, status=OutboxStatus.SENDING, attempts=row.attempts
+    ).update(**outcome)
+    for name, value in outcome.items():
+        setattr(row, name, value)
+    if row.status == OutboxStatus.FAILED:
+        logger.warning("reply %s failed for good: %s", row.pk, row.last_error)
+    return row
+
+
+def replies_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Outbox rows whose next attempt is due: a lost enqueue, a retry, a worker that died."""
+    now = now or timezone.now()
+    return list(
+        ReplyOutbox.objects.filter(
+            status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING], next_attempt_at__lte=now
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- Channel policy (helper "screens": the supervisor's policy page) ---------------------------
+
+POLICY_SLA_RANGE = (timedelta(seconds=30), timedelta(hours=24))
+
+
+def _policy_words(values: Sequence[str]) -> list[str]:
+    """Trimmed, without blanks or repeats, in the order given."""
+    return list(dict.fromkeys(value.strip() for value in values if value and value.strip()))
+
+
+def support_policy_update(
+    *,
+    actor: User | None,
+    channel: Channel,
+    sla: timedelta,
+    warn_before: timedelta,
+    keywords: dict[str, Sequence[str]],
+    blocked_words: Sequence[str],
+    muted_users: Sequence[str],
+    vip_users: Sequence[str],
+    shipping_time: str = "",
+) -> SupportPolicy:
+    """A supervisor sets a channel's support rules. They apply to questions asked from now
+    on: open groups keep the deadline they were given."""
+    _allowed(actor, "support.supervise")
+    errors: dict[str, str] = {}
+    shortest, longest = POLICY_SLA_RANGE
+    if not shortest <= sla <= longest:
+        errors["sla"] = _("Between %(low)d seconds and %(high)d hours.") % {
+            "low": shortest.total_seconds(),
+            "high": longest.total_seconds() // 3600,
+        }
+    elif not timedelta(0) <= warn_before < sla:
+        errors["warn_before"] = _("Warn before the deadline: less than the reply time.")
+    unknown = set(keywords) - set(Category.values)
+    if unknown:
+        errors["keywords"] = _("Unknown category: %(c)s.") % {"c": ", ".join(sorted(unknown))}
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        SupportPolicy.objects.get_or_create(channel=channel)
+        policy = SupportPolicy.objects.select_for_update().get(channel=channel)
+        policy.sla, policy.warn_before = sla, warn_before
+        policy.keywords = {
+            category: words
+            for category in Category.values
+            if (words := _policy_words(keywords.get(category, ())))
+        }
+        policy.blocked_words = _policy_words(blocked_words)
+        policy.muted_users = _policy_words(muted_users)
+        policy.vip_users = _policy_words(vip_users)
+        policy.shipping_time = shipping_time.strip()
+        policy.full_clean()
+        policy.save()
+    return policy

@@ -224,3 +224,82 @@ class TimeOffFactory(factory.django.DjangoModelFactory):
     first_day = factory.LazyFunction(lambda: timezone.localdate() + timedelta(days=7))
     last_day = factory.LazyAttribute(lambda off: off.first_day)
     reason = ""
+
+
+# --- Support queue (work: claims, replies, agents) ---------------------------------------
+
+
+class QuestionGroupFactory(factory.django.DjangoModelFactory):
+    """An open group of one question about a product, asked a moment ago, due in 3 minutes."""
+
+    class Meta:
+        model = "support.QuestionGroup"
+
+    stream = factory.SubFactory(StreamFactory)
+    category = "price"
+    language = "zh"
+    link_number = None
+    signature = factory.Sequence(lambda n: f"signature-{n}")
+    text = factory.Sequence(lambda n: f"多少钱 {n}")
+    count = 1
+    first_asked_at = factory.LazyFunction(timezone.now)
+    last_asked_at = factory.LazyAttribute(lambda group: group.first_asked_at)
+    deadline = factory.LazyAttribute(lambda group: group.first_asked_at + timedelta(minutes=3))
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "support.Question"
+
+    group = factory.SubFactory(QuestionGroupFactory)
+    stream = factory.LazyAttribute(lambda question: question.group.stream)
+    user_id = factory.Sequence(lambda n: f"viewer-{n}")
+    user_name = factory.Sequence(lambda n: f"Viewer {n}")
+    text = factory.LazyAttribute(lambda question: question.group.text)
+    asked_at = factory.LazyAttribute(lambda question: question.group.first_asked_at)
+
+
+class AgentFactory(factory.django.DjangoModelFactory):
+    """A CS agent (客服) online now, three groups at once, any language and category."""
+
+    class Meta:
+        model = "support.Agent"
+
+    user = factory.SubFactory(UserFactory, roles=["cs_agent"])
+    status = "online"
+    capacity = 3
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+
+class CannedReplyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "support.CannedReply"
+
+    channel = factory.SubFactory(ChannelFactory)
+    shortcut = factory.Sequence(lambda n: n % 9 + 1)
+    title = factory.Sequence(lambda n: f"Reply {n}")
+    text = "直播间价格{price}，库存还有{stock}件"
+    category = "price"
+
+
+class SupportPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "support.SupportPolicy"
+        django_get_or_create = ("channel",)
+
+    channel = factory.SubFactory(ChannelFactory)
+    shipping_time = "48小时内发货"
+
+
+# --- Support queue (intake: triage, grouping, the queue) ---------------------------------
+
+
+class ShowFactory(factory.django.DjangoModelFactory):
+    """A stream's run-of-show as set up when it went live, with nothing pinned yet."""
+
+    class Meta:
+        model = "rooms.Show"
+
+    stream = factory.SubFactory(StreamFactory)
+    source = "lineup"
+    pinned = factory.LazyFunction(list)

@@ -1,0 +1,53 @@
+"""Background work for the support queue. Tasks take ids, re-fetch, and are safe to run twice."""
+
+import logging
+
+from celery import shared_task
+
+from . import services
+from .models import OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def reply_deliver_task(outbox_id: int) -> str:
+    """Send one reply; after a timeout, come back when its backoff is over.
+
+    A duplicate of this task finds the row taken or not yet due and does nothing; the
+    outbox sweep catches a retry whose enqueue was lost.
+    """
+    row = services.reply_deliver(outbox_id=outbox_id)
+    if row is None:
+        return "skipped"
+    if row.status == OutboxStatus.PENDING:
+        reply_deliver_task.apply_async((outbox_id,), eta=row.next_attempt_at)
+    return row.status
+
+
+@shared_task
+def outbox_sweep_task() -> int:
+    """Send replies whose delivery was never enqueued, lost, or left by a dead worker."""
+    due = services.replies_due()
+    for outbox_id in due:
+        reply_deliver_task.delay(outbox_id)
+    if due:
+        logger.info("outbox sweep re-enqueued %d replies", len(due))
+    return len(due)
+
+
+@shared_task
+def sla_sweep_task() -> list[int]:
+    return list(services.sla_sweep())
+
+
+@shared_task
+def claims_sweep_task() -> int:
+    """Return the groups of agents who went silent to the queue."""
+    return services.claims_sweep()
+
+
+@shared_task
+def agents_sweep_task() -> int:
+    """Take agents whose screens went quiet offline (and hand back what they held)."""
+    return services.agents_sweep()

@@ -1,0 +1,429 @@
+"""Claims: exactly one agent holds a group, as a lease that lapses when the agent goes
+silent; the queue hands out the next group by capacity and skills; an agent whose
+connection dropped while someone else answered cannot reply over that answer."""
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from rooms import eventlog
+from rooms import services as room_services
+from rooms.models import CrewRole, StreamEvent
+from support import services
+from support.models import AgentStatus, GroupStatus, QuestionGroup
+from support.tasks import claims_sweep_task
+from tests.factories import (
+    AgentFactory,
+    CrewAssignmentFactory,
+    QuestionFactory,
+    QuestionGroupFactory,
+    StreamFactory,
+)
+from tests.rooms.test_show import live_stream, room_operator
+
+pytestmark = pytest.mark.django_db
+
+LEASE = services.CLAIM_LEASE
+
+
+def cs_agent(stream, **agent_fields):
+    """A CS agent (客服) crewed on the stream, online."""
+    agent = AgentFactory(**agent_fields)
+    CrewAssignmentFactory(stream=stream, person=agent.user, role=CrewRole.CS_AGENT)
+    return agent.user
+
+
+def question_events(stream, op: str | None = None) -> list[dict]:
+    events = StreamEvent.objects.filter(stream=stream, type="question").order_by("seq")
+    if op is not None:
+        events = events.filter(op=op)
+    return [{"op": event.op, **event.data} for event in events]
+
+
+# --- One group, one holder ---------------------------------------------------------------------
+
+
+def test_a_claim_is_held_by_one_agent_and_logged_with_who_holds_it():
+    group = QuestionGroupFactory()
+    QuestionFactory(group=group, user_name="阿花")
+    anna = cs_agent(group.stream)
+    now = timezone.now()
+
+    claimed = services.group_claim(actor=anna, group=group, seen_version=0, now=now)
+
+    assert (claimed.claimed_by_id, claimed.claim_expires_at, claimed.version) == (
+        anna.pk,
+        now + LEASE,
+        1,
+    )
+    [event] = question_events(group.stream)
+    assert (event["op"], event["id"], event["claimed_by"], event["claimed_by_name"]) == (
+        "claimed",
+        group.pk,
+        anna.pk,
+        str(anna),
+    )
+    assert (event["version"], event["askers"]) == (1, ["阿花"])
+
+
+def test_a_second_agent_is_refused_and_shown_who_holds_the_group():
+    group = QuestionGroupFactory()
+    anna, ben = cs_agent(group.stream), cs_agent(group.stream)
+    services.group_claim(actor=anna, group=group)
+
+    with pytest.raises(services.GroupConflict) as refused:
+        services.group_claim(actor=ben, group=group)
+
+    assert refused.value.code == "conflict"
+    assert refused.value.current["claimed_by"] == anna.pk
+    assert str(anna) in refused.value.messages[0]
+    assert [event["op"] for event in question_events(group.stream)] == ["claimed"]
+
+
+def test_claiming_ones_own_group_again_changes_nothing():
+    group = QuestionGroupFactory()
+    anna = cs_agent(group.stream)
+    first = services.group_claim(actor=anna, group=group)
+
+    again = services.group_claim(actor=anna, group=group)
+
+    assert again.version == first.version == 1
+    assert len(question_events(group.stream)) == 1
+
+
+def test_a_claim_on_a_group_changed_since_the_agent_saw_it_is_refused():
+    group = QuestionGroupFactory(version=4)
+    anna = cs_agent(group.stream)
+
+    with pytest.raises(services.GroupConflict) as refused:
+        services.group_claim(actor=anna, group=group, seen_version=3)
+
+    assert refused.value.current["version"] == 4
+    assert QuestionGroup.objects.get().claimed_by is None
+
+
+def test_a_lapsed_lease_can_be_taken_over_before_the_sweep_returns_it():
+    group = QuestionGroupFactory()
+    anna, ben = cs_agent(group.stream), cs_agent(group.stream)
+    start = timezone.now()
+    services.group_claim(actor=anna, group=group, now=start)
+
+    taken = services.group_claim(actor=ben, group=group, now=start + LEASE + timedelta(seconds=1))
+
+    assert (taken.claimed_by_id, taken.version) == (ben.pk, 2)
+
+
+def test_an_agent_who_is_not_online_cannot_claim():
+    group = QuestionGroupFactory()
+    anna = cs_agent(group.stream, status=AgentStatus.BREAK)
+
+    with pytest.raises(services.ValidationError) as refused:
+        services.group_claim(actor=anna, group=group)
+
+    assert refused.value.code == "not_online"
+
+
+def test_an_agent_at_capacity_cannot_claim_more():
+    stream = StreamFactory()
+    first, second = QuestionGroupFactory.create_batch(2, stream=stream)
+    anna = cs_agent(stream, capacity=1)
+    services.group_claim(actor=anna, group=first)
+
+    with pytest.raises(services.ValidationError) as refused:
+        services.group_claim(actor=anna, group=second)
+
+    assert refused.value.code == "capacity"
+    assert QuestionGroup.objects.get(pk=second.pk).claimed_by is None
+
+
+def test_someone_not_on_the_streams_crew_cannot_claim():
+    group = QuestionGroupFactory()
+    outsider = AgentFactory().user
+
+    with pytest.raises(services.PermissionDenied):
+        services.group_claim(actor=outsider, group=group)
+
+
+def test_an_answered_group_cannot_be_claimed():
+    group = QuestionGroupFactory(status=GroupStatus.ANSWERED)
+    anna = cs_agent(group.stream)
+
+    with pytest.raises(services.GroupConflict) as refused:
+        services.group_claim(actor=anna, group=group)
+
+    assert refused.value.current["status"] == "answered"
+
+
+# --- The next group ----------------------------------------------------------------------------
+
+
+def test_the_next_group_is_the_most_pressing_one_the_agent_can_answer():
+    stream = StreamFactory()
+    now = timezone.now()
+    QuestionGroupFactory(stream=stream, deadline=now + timedelta(minutes=3))
+    pressing = QuestionGroupFactory(stream=stream, deadline=now + timedelta(minutes=1), count=9)
+    anna = cs_agent(stream)
+
+    claimed = services.group_claim_next(actor=anna, stream=stream, now=now)
+
+    assert claimed.pk == pressing.pk
+    assert claimed.claimed_by_id == anna.pk
+
+
+def test_the_next_group_follows_the_queues_priority_for_the_pinned_product():
+    stream = live_stream(products=2)
+    operator = room_operator(stream)
+    room_services.cue_call(actor=operator, stream=stream, kind="pin", link_number=2, go=True)
+    now = timezone.now()
+    QuestionGroupFactory(stream=stream, link_number=1, first_asked_at=now)
+    pinned = QuestionGroupFactory(stream=stream, link_number=2, first_asked_at=now)
+    anna = cs_agent(stream)
+
+    claimed = services.group_claim_next(actor=anna, stream=stream, now=now)
+
+    assert claimed.pk == pinned.pk
+
+
+def test_the_next_group_matches_the_agents_languages_and_categories():
+    stream = StreamFactory()
+    now = timezone.now()
+    QuestionGroupFactory(stream=stream, language="th", deadline=now + timedelta(seconds=30))
+    QuestionGroupFactory(stream=stream, category="size", deadline=now + timedelta(seconds=40))
+    wanted = QuestionGroupFactory(stream=stream, language="en", category="price")
+    anna = cs_agent(stream, languages=["zh", "en"], categories=["price", "shipping"])
+
+    claimed = services.group_claim_next(actor=anna, stream=stream, now=now)
+
+    assert claimed.pk == wanted.pk
+
+
+def test_the_next_group_follows_the_screens_filters():
+    stream = StreamFactory()
+    now = timezone.now()
+    QuestionGroupFactory(stream=stream, link_number=1, deadline=now + timedelta(seconds=30))
+    wanted = QuestionGroupFactory(stream=stream, link_number=2)
+    anna = cs_agent(stream)
+
+    claimed = services.group_claim_next(actor=anna, stream=stream, link_number=2, now=now)
+
+    assert claimed.pk == wanted.pk
+
+
+def test_nothing_is_handed_out_when_the_queue_holds_nothing_free():
+    stream = StreamFactory()
+    held = QuestionGroupFactory(stream=stream)
+    QuestionGroupFactory(stream=stream, status=GroupStatus.ESCALATED)
+    anna, ben = cs_agent(stream), cs_agent(stream)
+    services.group_claim(actor=anna, group=held)
+
+    assert services.group_claim_next(actor=ben, stream=stream) is None
+
+
+def test_the_next_group_respects_capacity():
+    stream = StreamFactory()
+    QuestionGroupFactory.create_batch(3, stream=stream)
+    anna = cs_agent(stream, capacity=2)
+    services.group_claim_next(actor=anna, stream=stream)
+    services.group_claim_next(actor=anna, stream=stream)
+
+    with pytest.raises(services.ValidationError) as refused:
+        services.group_claim_next(actor=anna, stream=stream)
+
+    assert refused.value.code == "capacity"
+
+
+# --- Release, heartbeat, lease sweep -----------------------------------------------------------
+
+
+def test_a_released_group_goes_back_to_the_queue_with_an_event():
+    group = QuestionGroupFactory()
+    anna, ben = cs_agent(group.stream), cs_agent(group.stream)
+    services.group_claim(actor=anna, group=group)
+
+    released = services.group_release(actor=anna, group=group)
+
+    assert (released.claimed_by, released.version) == (None, 2)
+    assert [event["op"] for event in question_events(group.stream)] == ["claimed", "released"]
+    assert services.group_claim_next(actor=ben, stream=group.stream).pk == group.pk
+
+
+def test_only_the_holder_can_release():
+    group = QuestionGroupFactory()
+    anna, ben = cs_agent(group.stream), cs_agent(group.stream)
+    services.group_claim(actor=anna, group=group)
+
+    with pytest.raises(services.GroupConflict):
+        services.group_release(actor=ben, group=group)
+
+    assert QuestionGroup.objects.get().claimed_by_id == anna.pk
+
+
+def test_the_heartbeat_renews_live_leases_without_news():
+    stream = StreamFactory()
+    kept, lapsed = QuestionGroupFactory.create_batch(2, stream=stream)
+    anna = cs_agent(stream)
+    start = timezone.now()
+    services.group_claim(actor=anna, group=kept, now=start + timedelta(seconds=20))
+    services.group_claim(actor=anna, group=lapsed, now=start)
+    beat = start + LEASE + timedelta(seconds=5)
+
+    services.agent_heartbeat(actor=anna, now=beat)
+
+    kept.refresh_from_db()
+    lapsed.refresh_from_db()
+    assert (kept.claim_expires_at, kept.version) == (beat + LEASE, 1)
+    assert lapsed.claim_expires_at == start + LEASE  # not revived: it may be someone else's now
+    assert [event["op"] for event in question_events(stream)] == ["claimed", "claimed"]
+
+
+def test_the_lease_sweep_returns_lapsed_claims_only():
+    stream = StreamFactory()
+    lapsing, fresh = QuestionGroupFactory.create_batch(2, stream=stream)
+    anna = cs_agent(stream)
+    start = timezone.now()
+    services.group_claim(actor=anna, group=lapsing, now=start)
+    services.group_claim(actor=anna, group=fresh, now=start + timedelta(seconds=10))
+
+    released = services.claims_sweep(now=start + LEASE + timedelta(seconds=1))
+
+    assert released == 1
+    assert QuestionGroup.objects.get(pk=lapsing.pk).claimed_by is None
+    assert QuestionGroup.objects.get(pk=fresh.pk).claimed_by_id == anna.pk
+    [event] = question_events(stream, "released")
+    assert (event["id"], event["claimed_by"], event["version"]) == (lapsing.pk, None, 2)
+
+
+def test_the_lease_sweep_task_returns_lapsed_claims():
+    group = QuestionGroupFactory()
+    anna = cs_agent(group.stream)
+    services.group_claim(actor=anna, group=group, now=timezone.now() - LEASE * 2)
+
+    claims_sweep_task.apply()
+
+    assert QuestionGroup.objects.get().claimed_by is None
+
+
+# --- Many agents at once -----------------------------------------------------------------------
+
+
+def _run_agents(users, stream) -> tuple[dict[int, list[int]], list[BaseException]]:
+    """Each agent, on its own thread and database connection, takes the next group and
+    hands it to the host (which frees their capacity) until the queue has nothing left."""
+    taken: dict[int, list[int]] = {user.pk: [] for user in users}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(users))
+
+    def work(user) -> None:
+        try:
+            start.wait()
+            while (group := services.group_claim_next(actor=user, stream=stream)) is not None:
+                taken[user.pk].append(group.pk)
+                services.group_escalate(actor=user, group=group, seen_version=group.version)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return taken, errors
+
+
+@pytest.fixture
+def connection_per_agent():
+    """Room in the process's connection pool for fifty agents' connections at once, as
+    several web processes would give them."""
+    pool = connection.pool
+    min_size, max_size = pool.min_size, pool.max_size
+    pool.resize(min_size, max(max_size, 60))
+    yield
+    pool.resize(min_size, max_size)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_agents_racing_over_a_thousand_groups_claim_each_exactly_once(
+    connection_per_agent,
+):
+    stream = StreamFactory()
+    QuestionGroup.objects.bulk_create(QuestionGroupFactory.build_batch(1000, stream=stream))
+    users = [cs_agent(stream, capacity=3) for _ in range(50)]
+
+    taken, errors = _run_agents(users, stream)
+
+    assert errors == []
+    claimed = [group_id for ids in taken.values() for group_id in ids]
+    every_group = set(QuestionGroup.objects.values_list("pk", flat=True))
+    assert len(claimed) == 1000
+    assert set(claimed) == every_group
+    claims_logged = Counter(event["id"] for event in question_events(stream, "claimed"))
+    assert set(claims_logged) == every_group
+    assert set(claims_logged.values()) == {1}
+    assert set(QuestionGroup.objects.values_list("status", flat=True)) == {"escalated"}
+    assert sum(1 for ids in taken.values() if ids) > 1  # they really raced
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_agents_lease_returns_to_the_queue_within_its_timeout():
+    stream = StreamFactory()
+    group = QuestionGroupFactory(stream=stream)
+    killed, other = cs_agent(stream), cs_agent(stream)
+    start = timezone.now()
+    services.group_claim(actor=killed, group=group, now=start)
+
+    before = services.claims_sweep(now=start + LEASE - timedelta(seconds=1))
+    after = services.claims_sweep(now=start + LEASE + timedelta(seconds=1))
+
+    assert (before, after) == (0, 1)
+    [event] = question_events(stream, "released")
+    assert (event["id"], event["claimed_by"], event["status"]) == (group.pk, None, "open")
+    assert services.group_claim_next(actor=other, stream=stream).pk == group.pk
+
+
+# --- The reconnect case --------------------------------------------------------------------------
+
+
+def test_an_agent_back_after_thirty_seconds_silence_sees_the_other_answer_before_replying():
+    stream = StreamFactory()
+    group = QuestionGroupFactory(stream=stream)
+    QuestionFactory(group=group)
+    anna, ben = cs_agent(stream), cs_agent(stream)
+    start = timezone.now()
+    seen = services.group_claim(actor=anna, group=group, now=start)
+    anna_last_event = eventlog.head(stream.pk)
+    # Anna's connection drops: her heartbeats stop. Ten seconds after her last one the sweep
+    # runs every few seconds; thirty seconds of silence is longer than her lease.
+    services.agent_heartbeat(actor=anna, now=start + timedelta(seconds=5))
+    silence_over = start + timedelta(seconds=35)
+    services.claims_sweep(now=silence_over)
+    ben_claim = services.group_claim(actor=ben, group=group, now=silence_over)
+    services.group_answer(
+        actor=ben, group=group, seen_version=ben_claim.version, text="M码", now=silence_over
+    )
+
+    missed = eventlog.read_after(stream.pk, anna_last_event, limit=100)
+    with pytest.raises(services.GroupConflict) as refused:
+        services.group_answer(
+            actor=anna, group=group, seen_version=seen.version, text="L码", now=silence_over
+        )
+
+    assert [(event["op"], event["data"]["id"]) for event in missed] == [
+        ("released", group.pk),
+        ("claimed", group.pk),
+        ("answered", group.pk),
+    ]
+    answered = missed[-1]["data"]
+    assert (answered["status"], answered["reply"], answered["answered_by"]) == (
+        "answered",
+        "M码",
+        str(ben),
+    )
+    assert refused.value.current == answered
+    assert str(ben) in refused.value.messages[0]
+    assert QuestionGroup.objects.get().reply == "M码"
