@@ -18,6 +18,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Greatest, Least, Ln
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -166,6 +167,13 @@ def host_questions_panel(stream: Stream) -> dict | None:
                 "detail": f"×{group['count']}",
                 "group": group["pk"],
                 "escalated": group["status"] == GroupStatus.ESCALATED,
+                # The operator confirms on the console once the host has answered on air.
+                "action": {
+                    "url": reverse("api-support-answered-on-air", args=[group["pk"]]),
+                    "label": _("Answered on air"),
+                }
+                if group["status"] == GroupStatus.ESCALATED
+                else None,
             }
             for group in groups
         ],

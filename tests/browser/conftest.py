@@ -1,4 +1,5 @@
 import os
+import queue
 import shutil
 import threading
 from collections.abc import Callable
@@ -49,3 +50,43 @@ def browse():
         return outcome["result"]
 
     return run
+
+
+class MainThread:
+    """Runs the scenario's database steps in the test's own thread, one at a time."""
+
+    def __init__(self) -> None:
+        self.requests: queue.Queue = queue.Queue()
+
+    def __call__(self, step: Callable):
+        """From the browser's thread: run `step` in the main thread and return its value."""
+        answer: queue.Queue = queue.Queue(maxsize=1)
+        self.requests.put((step, answer))
+        ok, value = answer.get()
+        if not ok:
+            raise value
+        return value
+
+    def serve(self, browse, scenario: Callable, **options):
+        outcome: dict = {}
+
+        def drive() -> None:
+            try:
+                outcome["result"] = browse(scenario, **options)
+            except BaseException as exc:  # re-raised below, in the test's thread
+                outcome["error"] = exc
+            finally:
+                self.requests.put(None)
+
+        driver = threading.Thread(target=drive)
+        driver.start()
+        while (request := self.requests.get()) is not None:
+            step, answer = request
+            try:
+                answer.put((True, step()))
+            except BaseException as exc:
+                answer.put((False, exc))
+        driver.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]

@@ -6,9 +6,6 @@ The browser runs in a thread of its own (see `browse`); database steps the scena
 thread, where Django's database connection lives.
 """
 
-import queue
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,6 +16,7 @@ from playwright.sync_api import expect
 
 from rooms import services, simulator
 from rooms.models import IngestEvent, IngestStatus, LiveCueKind, Role, ScreenToken, StreamStatus
+from tests.browser.conftest import MainThread
 from tests.conftest import post_events, wait_until
 from tests.factories import LineupItemFactory, StreamFactory, StudioFactory, UserFactory
 
@@ -27,46 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 TILES = ("gmv", "orders", "online", "gpm")
 # The TV polls every five seconds for its token; allow two polls and a reload.
 PAIRED_WITHIN_MS = 20_000
-
-
-class MainThread:
-    """Runs the scenario's database steps in the test's own thread, one at a time."""
-
-    def __init__(self) -> None:
-        self.requests: queue.Queue = queue.Queue()
-
-    def __call__(self, step: Callable):
-        """From the browser's thread: run `step` in the main thread and return its value."""
-        answer: queue.Queue = queue.Queue(maxsize=1)
-        self.requests.put((step, answer))
-        ok, value = answer.get()
-        if not ok:
-            raise value
-        return value
-
-    def serve(self, browse, scenario: Callable, **options):
-        outcome: dict = {}
-
-        def drive() -> None:
-            try:
-                outcome["result"] = browse(scenario, **options)
-            except BaseException as exc:  # re-raised below, in the test's thread
-                outcome["error"] = exc
-            finally:
-                self.requests.put(None)
-
-        driver = threading.Thread(target=drive)
-        driver.start()
-        while (request := self.requests.get()) is not None:
-            step, answer = request
-            try:
-                answer.put((True, step()))
-            except BaseException as exc:
-                answer.put((False, exc))
-        driver.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["result"]
 
 
 def _platform_events(started) -> list[dict]:

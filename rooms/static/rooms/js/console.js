@@ -486,6 +486,7 @@ async function reload() {
   const snapshot = await fetchSnapshot(page);
   state.replace(snapshot);
   renderAll();
+  renderPanels();
   presence();
   return snapshot.head;
 }
@@ -499,6 +500,77 @@ function onEvents(events) {
   }
   if (changed.has("metrics")) renderTiles();
   if (changed.has("show") || changed.has("cues")) renderAll();
+  if (changed.has("panels")) panelsStale();
+}
+
+// --- Other apps' panels: questions handed to the host, boosts
+
+// Their events only say that something changed; the panels are read again from the live
+// picture, at most once per PANEL_REFRESH_MS however busy the chat is.
+const PANEL_REFRESH_MS = 3000;
+let panelRefresh = null;
+
+function panelsStale() {
+  if (panelRefresh !== null) return;
+  panelRefresh = setTimeout(async () => {
+    panelRefresh = null;
+    try {
+      state.panels = (await fetchSnapshot(page)).panels || [];
+    } catch {
+      return; // the connection indicator says the server is away
+    }
+    renderPanels();
+  }, PANEL_REFRESH_MS);
+}
+
+function renderPanels() {
+  const container = $("panels");
+  container.replaceChildren();
+  for (const panel of state.panels) {
+    const section = document.createElement("section");
+    section.className = "card console-panel";
+    section.dataset.panel = panel.key;
+    const title = document.createElement("h2");
+    title.textContent = panel.title;
+    const list = document.createElement("ul");
+    list.className = "panel-items";
+    for (const entry of panel.items || []) list.append(panelItem(entry));
+    const error = document.createElement("p");
+    error.className = "control-error";
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    section.append(title, list, error);
+    container.append(section);
+  }
+}
+
+function panelItem(entry) {
+  const item = document.createElement("li");
+  if (entry.escalated) item.classList.add("escalated");
+  const text = document.createElement("span");
+  text.textContent = entry.label ?? entry.text ?? "";
+  item.append(text);
+  if (entry.detail) {
+    const detail = document.createElement("span");
+    detail.className = "muted small";
+    detail.textContent = ` ${entry.detail}`;
+    item.append(detail);
+  }
+  if (entry.action && canRun) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = entry.action.label;
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const result = await api(page, entry.action.url, {});
+      const error = item.closest("section").querySelector(".control-error");
+      showError(error, result.ok ? null : result);
+      button.disabled = false;
+      if (result.ok) item.remove();
+    });
+    item.append(button);
+  }
+  return item;
 }
 
 if (canRun) {
@@ -525,6 +597,7 @@ if (canRun) {
 }
 
 renderAll();
+renderPanels();
 setInterval(tick, 250);
 presence();
 startSocket(page, state, {

@@ -21,6 +21,9 @@ export function setText(element, text) {
   if (element && element.textContent !== text) element.textContent = text;
 }
 
+// Other apps' events that change what their panels show (questions for the host, boosts).
+const PANEL_EVENT_TYPES = new Set(["question", "boost"]);
+
 export class LiveState {
   constructor(snapshot, onChange) {
     this.onChange = onChange;
@@ -34,6 +37,7 @@ export class LiveState {
     this.stream = snapshot.stream;
     this.show = snapshot.show;
     this.metrics = snapshot.metrics;
+    this.panels = snapshot.panels || [];
   }
 
   now() {
@@ -53,6 +57,8 @@ export class LiveState {
       } else if (event.type === "metrics") {
         this.metrics = event.data;
         changed.add("metrics");
+      } else if (PANEL_EVENT_TYPES.has(event.type)) {
+        changed.add("panels");
       } else if (event.type === "stream" && event.op === "status_changed") {
         if (this.stream.status !== event.data.to) changed.add("status");
         this.stream.status = event.data.to;

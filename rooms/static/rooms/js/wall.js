@@ -109,6 +109,8 @@ function apply(events) {
       state.stream.actual_end = event.data.actual_end ?? state.stream.actual_end;
       renderStatus();
       show = true;
+    } else if (PANEL_EVENT_TYPES.has(event.type)) {
+      panelsStale();
     }
   }
   if (tiles) renderTiles();
@@ -131,7 +133,8 @@ function upsertPoint(next) {
   }
 }
 
-// The server moves pins in the same transaction as the GO, without a separate show event.
+// The server logs a "show" event when pins change; applying the cue's effect as well keeps a
+// wall that missed it (an older server) right, and applying both changes nothing.
 function applyPins(cue) {
   const pinned = state.show.pinned;
   if (cue.kind === "pin" && cue.link_number && !pinned.includes(cue.link_number)) {
@@ -612,8 +615,21 @@ async function reloadSnapshot() {
   return snapshot.head;
 }
 
-// Other apps' panels (questions for the host, boost status) change without an event the
-// wall knows, so they are read again every minute.
+// Other apps' panels (questions for the host, boost status) are read again every minute, and
+// soon after their events say something changed: at most one read per PANEL_REFRESH_MS, so
+// a busy chat does not turn every wall into a stream of snapshot requests.
+const PANEL_EVENT_TYPES = new Set(["question", "boost"]);
+const PANEL_REFRESH_MS = 5000;
+let panelRefresh = null;
+
+function panelsStale() {
+  if (panelRefresh !== null) return;
+  panelRefresh = setTimeout(() => {
+    panelRefresh = null;
+    refreshPanels();
+  }, PANEL_REFRESH_MS);
+}
+
 async function refreshPanels() {
   try {
     const response = await fetch(config.urls.live, {
