@@ -29,5 +29,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("scripts.urls")),
+    path("", include("support.urls")),
     path("", include("rooms.urls")),
 ]

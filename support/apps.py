@@ -7,7 +7,8 @@ class SupportConfig(AppConfig):
     verbose_name = _("Support queue")
 
     def ready(self) -> None:
-        from rooms import ingest
+        from rooms import ingest, navigation
+        from rooms.models import Role
         from rooms.selectors import WALL_PANELS
 
         from . import rules, selectors, services  # noqa: F401  (rules registers permissions)
@@ -15,3 +16,11 @@ class SupportConfig(AppConfig):
         ingest.register_handler("comment", services.comments_ingest)
         if selectors.host_questions_panel not in WALL_PANELS:
             WALL_PANELS.append(selectors.host_questions_panel)
+        navigation.register(
+            navigation.NavItem(
+                label=_("Support"),
+                url_name="support",
+                roles=frozenset({Role.CS_AGENT, Role.PRODUCER, Role.ROOM_OPERATOR}),
+                order=25,
+            )
+        )
