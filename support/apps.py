@@ -7,13 +7,15 @@ class SupportConfig(AppConfig):
     verbose_name = _("Support queue")
 
     def ready(self) -> None:
-        from rooms import ingest, navigation
+        from rooms import demo, ingest, navigation
         from rooms.models import Role
         from rooms.selectors import WALL_PANELS
 
+        from . import demo as support_demo
         from . import rules, selectors, services  # noqa: F401  (rules registers permissions)
 
         ingest.register_handler("comment", services.comments_ingest)
+        demo.register_seeder(support_demo.seed)
         if selectors.host_questions_panel not in WALL_PANELS:
             WALL_PANELS.append(selectors.host_questions_panel)
         navigation.register(
