@@ -8,7 +8,15 @@ class AdsConfig(AppConfig):
 
     def ready(self) -> None:
         from rooms import ingest
+        from rooms.selectors import SUMMARY_SECTIONS, TREND_MARKERS, WALL_PANELS
 
-        from . import services
+        from . import rules, selectors, services  # noqa: F401  (rules registers permissions)
 
         ingest.register_handler("ad_metrics", services.ad_metrics_ingest)
+        for registry, source in (
+            (WALL_PANELS, selectors.boost_status_panel),
+            (TREND_MARKERS, selectors.boost_markers),
+            (SUMMARY_SECTIONS, selectors.boost_outcome_section),
+        ):
+            if source not in registry:
+                registry.append(source)

@@ -78,9 +78,14 @@ class Campaign(models.Model):
 
 class CampaignMinute(models.Model):
     """A campaign's cumulative figures for the stream at the end of one minute (the platform
-    reports running totals): one row per campaign per minute, never one per event."""
+    reports running totals): one row per campaign per minute, never one per event.
+
+    `stream` is the stream the ingest attributed the figures to: a campaign kept for the
+    next day's stream starts its running totals again, and each stream keeps its own series.
+    """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="minutes")
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="campaign_minutes")
     minute = models.DateTimeField()
     at = models.DateTimeField()
     spend = models.DecimalField(max_digits=14, decimal_places=2)
@@ -95,6 +100,7 @@ class CampaignMinute(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "minute"], name="campaign_minute_once")
         ]
+        indexes = [models.Index(fields=["stream", "minute"], name="campaign_minute_stream")]
 
     def __str__(self) -> str:
         return f"{self.campaign_id} {self.minute:%H:%M}"
@@ -276,6 +282,28 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"
+
+
+class StreamKillSwitch(models.Model):
+    """A stream's kill switch: while it is on, no boost of the stream reaches a platform.
+
+    A row of its own rather than a field on `rooms.Stream`, which the ads app does not own;
+    the row also keeps who threw the switch last, and when.
+    """
+
+    stream = models.OneToOneField(Stream, on_delete=models.CASCADE, related_name="ad_kill_switch")
+    killed = models.BooleanField(_("kill switch"), default=False)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("stream kill switch")
+        verbose_name_plural = _("stream kill switches")
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} {'on' if self.killed else 'off'}"
 
 
 class SandboxCampaign(models.Model):

@@ -148,6 +148,8 @@ CELERY_BEAT_SCHEDULE = {
     "support-sla-sweep": {"task": "support.tasks.sla_sweep_task", "schedule": 5.0},
     "support-agents-sweep": {"task": "support.tasks.agents_sweep_task", "schedule": 15.0},
     "support-outbox-sweep": {"task": "support.tasks.outbox_sweep_task", "schedule": 10.0},
+    # Ad boosts: retries, read-backs of unknown changes, executions whose worker died.
+    "ads-boost-sweep": {"task": "ads.tasks.boost_sweep_task", "schedule": 5.0},
 }
 
 # --- People ------------------------------------------------------------------------------
@@ -227,6 +229,9 @@ SPECTACULAR_SETTINGS = {
         "QuestionGroupStatusEnum": "support.models.GroupStatus",
         "AgentStatusEnum": "support.models.AgentStatus",
         "QuestionCategoryEnum": "support.models.Category",
+        "BoostActionEnum": "ads.models.ActionKind",
+        "BoostDecisionStatusEnum": "ads.models.DecisionStatus",
+        "BoostIntentStateEnum": "ads.models.IntentState",
     },
 }
 

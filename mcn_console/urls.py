@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from ads.api_urls import api_urlpatterns as ads_api
 from rooms.urls import api_urlpatterns as rooms_api
 from rooms.views import SignInView
 from scripts.api_urls import api_urlpatterns as scripts_api
@@ -15,6 +16,7 @@ api_v1 = [
     *rooms_api,
     *scripts_api,
     *support_api,
+    *ads_api,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -728,6 +728,10 @@ def _trend(metric: str, recent: Decimal, before: Decimal, threshold: Decimal) ->
 # status and boost markers), from their AppConfig.ready(): callables `(stream) -> ...`.
 WALL_PANELS: list = []  # -> dict | None: {"key", "title", "items": [...]}
 TREND_MARKERS: list = []  # -> list[dict]: {"at", "kind", "label"}
+# Sections other apps add to the post-stream summary (ad boosts' outcome), as titled tables:
+# callables `(stream, user) -> dict | None`: {"key", "title", "columns": [...], "rows":
+# [[...]]}; None when the user may not see it or there is nothing to show.
+SUMMARY_SECTIONS: list = []
 
 # How much trend a live screen loads: six hours of minutes.
 SERIES_MINUTES = 360

@@ -1201,6 +1201,11 @@ def stream_summary(request: HttpRequest, pk: int) -> HttpResponse:
                 }
                 for segment in summary.segments
             ],
+            "sections": [
+                section
+                for source in selectors.SUMMARY_SECTIONS
+                if (section := source(stream, request.user))
+            ],
         },
     )
 

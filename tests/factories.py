@@ -303,3 +303,125 @@ class ShowFactory(factory.django.DjangoModelFactory):
     stream = factory.SubFactory(StreamFactory)
     source = "lineup"
     pinned = factory.LazyFunction(list)
+
+
+# --- Ad boosts ---------------------------------------------------------------------------
+
+
+class AdAccountFactory(factory.django.DjangoModelFactory):
+    """A sandbox ad account of a channel: 20 budget changes a day, ¥100 steps, switch off."""
+
+    class Meta:
+        model = "ads.AdAccount"
+
+    channel = factory.SubFactory(ChannelFactory)
+    platform = "sandbox"
+    name = factory.Sequence(lambda n: f"Ad account {n}")
+    external_id = factory.Sequence(lambda n: f"acct-{n}")
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    """A campaign pushing a stream of the account's channel, with ¥1,000 of budget."""
+
+    class Meta:
+        model = "ads.Campaign"
+
+    account = factory.SubFactory(AdAccountFactory)
+    stream = factory.SubFactory(StreamFactory, channel=factory.SelfAttribute("..account.channel"))
+    external_id = factory.Sequence(lambda n: f"cmp-{n}")
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    additive = False
+    budget = Decimal("1000.00")
+
+
+class CampaignMinuteFactory(factory.django.DjangoModelFactory):
+    """A campaign's cumulative figures at the end of one minute."""
+
+    class Meta:
+        model = "ads.CampaignMinute"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    stream = factory.LazyAttribute(lambda row: row.campaign.stream)
+    minute = factory.LazyFunction(lambda: timezone.now().replace(second=0, microsecond=0))
+    at = factory.LazyAttribute(lambda row: row.minute + timedelta(seconds=30))
+    spend = Decimal("0")
+    impressions = 0
+    clicks = 0
+    orders = 0
+    gmv = Decimal("0")
+
+
+class BoostRuleFactory(factory.django.DjangoModelFactory):
+    """Add ¥300 when the last 10 minutes' ROI is above break-even, after ¥100 of spend."""
+
+    class Meta:
+        model = "ads.BoostRule"
+
+    account = factory.SubFactory(AdAccountFactory)
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    conditions = factory.LazyFunction(
+        lambda: [{"metric": "roi", "window": 10, "op": ">", "value": "break_even"}]
+    )
+    min_spend = Decimal("100")
+    action = "add_budget"
+    amount = Decimal("300")
+    cooldown_minutes = 10
+
+
+class BoostDecisionFactory(factory.django.DjangoModelFactory):
+    """A proposed card: add ¥300 to the campaign, proposed now."""
+
+    class Meta:
+        model = "ads.BoostDecision"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    stream = factory.LazyAttribute(lambda decision: decision.campaign.stream)
+    rule = factory.SubFactory(BoostRuleFactory, account=factory.SelfAttribute("..campaign.account"))
+    action = "add_budget"
+    amount = Decimal("300")
+    target_budget = factory.LazyAttribute(lambda d: d.campaign.budget + d.amount)
+    evidence = factory.LazyFunction(dict)
+    status = "proposed"
+    proposed_at = factory.LazyFunction(timezone.now)
+
+
+class BoostIntentFactory(factory.django.DjangoModelFactory):
+    """The execution of a decision, confirmed by the platform a moment ago."""
+
+    class Meta:
+        model = "ads.BoostIntent"
+
+    decision = factory.SubFactory(BoostDecisionFactory, status="done")
+    campaign = factory.LazyAttribute(lambda intent: intent.decision.campaign)
+    idempotency_key = factory.Sequence(lambda n: f"boost-{n:08d}")
+    kind = factory.LazyAttribute(lambda intent: intent.decision.action)
+    amount = factory.LazyAttribute(lambda intent: intent.decision.amount)
+    target_budget = factory.LazyAttribute(lambda intent: intent.decision.target_budget)
+    budget_before = factory.LazyAttribute(lambda intent: intent.decision.campaign.budget)
+    state = "confirmed"
+    next_attempt_at = factory.LazyFunction(timezone.now)
+    created_at = factory.LazyFunction(timezone.now)
+    settled_at = factory.LazyFunction(timezone.now)
+
+
+class SandboxCampaignFactory(factory.django.DjangoModelFactory):
+    """The sandbox platform's own record of a campaign (give it the campaign's external id
+    and budget), with no budget changes made today."""
+
+    class Meta:
+        model = "ads.SandboxCampaign"
+
+    external_id = factory.Sequence(lambda n: f"cmp-{n}")
+    budget = Decimal("1000.00")
+    paused = False
+
+
+class StreamKillSwitchFactory(factory.django.DjangoModelFactory):
+    """A stream's kill switch, thrown a moment ago."""
+
+    class Meta:
+        model = "ads.StreamKillSwitch"
+
+    stream = factory.SubFactory(StreamFactory)
+    killed = True
+    changed_at = factory.LazyFunction(timezone.now)
