@@ -91,7 +91,8 @@ def run(env: dict[str, str], *, duration: float, rate: int, walls: int, others: 
         "targets": TARGETS_MS,
         "meets_targets": tiles.get("p99_ms", 1e9) <= TARGETS_MS["tile_p99_ms"]
         and go.get("p99_ms", 1e9) <= TARGETS_MS["go_p99_ms"]
-        and not go_missing,
+        and not go_missing
+        and not unreflected,
     }
     emit(figures)
     return figures

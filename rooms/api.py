@@ -946,12 +946,20 @@ class LiveSnapshotApi(PlanningApi, APIView):
 
     @extend_schema(
         responses={200: LiveSnapshotSerializer} | ERRORS,
+        parameters=[
+            OpenApiParameter(
+                "only", str, enum=["panels"], description="Just the panels other apps add."
+            )
+        ],
         summary="The live picture of a stream: tiles, trend, markers, run-of-show",
         description="For the operator console, the crew's follow screens and wall screens "
         "(a paired screen reads its own studio's streams with `Authorization: Screen <token>`).",
     )
     def get(self, request: Request, pk: int) -> Response:
         stream = _live_stream(request, pk)
+        if request.query_params.get("only") == "panels":
+            # What screens re-read when another app's events say its panel changed.
+            return Response({"panels": selectors.live_panels(stream)})
         return Response(selectors.live_snapshot(stream))
 
 

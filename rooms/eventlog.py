@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,9 +35,13 @@ _local = threading.local()
 
 @dataclass(frozen=True)
 class NewEvent:
+    """An event to append. `data` may be a callable, called once the stream's head row is
+    locked: for a summary of the stream's state (its live tiles), which must then include
+    every change committed before it in the log, whoever made them."""
+
     type: str
     op: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | Callable[[], dict[str, Any]] = field(default_factory=dict)
 
 
 def group_name(stream_id: int) -> str:
@@ -124,19 +128,20 @@ def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
         (last_seq,) = cursor.fetchone()
     first_seq = last_seq - len(events) + 1
     at = timezone.now()
+    datas = [e.data() if callable(e.data) else e.data for e in events]
     StreamEvent.objects.bulk_create(
         [
             StreamEvent(
-                stream_id=stream_id, seq=first_seq + i, type=e.type, op=e.op, at=at, data=e.data
+                stream_id=stream_id, seq=first_seq + i, type=e.type, op=e.op, at=at, data=data
             )
-            for i, e in enumerate(events)
+            for i, (e, data) in enumerate(zip(events, datas, strict=True))
         ]
     )
     payloads = [
         event_payload(
-            stream_id=stream_id, seq=first_seq + i, type=e.type, op=e.op, at=at, data=e.data
+            stream_id=stream_id, seq=first_seq + i, type=e.type, op=e.op, at=at, data=data
         )
-        for i, e in enumerate(events)
+        for i, (e, data) in enumerate(zip(events, datas, strict=True))
     ]
     transaction.on_commit(lambda: broadcast(stream_id, payloads), robust=True)
     return payloads

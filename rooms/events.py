@@ -189,6 +189,7 @@ def cue_changed(*, cue, op: str) -> None:
     eventlog.append(cue.stream_id, [NewEvent(type="cue", op=op, data=show_data.cue_data(cue))])
 
 
-def metrics_updated(*, stream: Stream, data: dict) -> None:
-    """The live tiles after a batch of orders or viewer samples: absolute values."""
+def metrics_updated(*, stream: Stream, data: Callable[[], dict]) -> None:
+    """The live tiles after a batch of orders or viewer samples: absolute values, computed
+    once the log's head is locked (see `eventlog.NewEvent`)."""
     eventlog.append(stream.pk, [NewEvent(type="metrics", op="tiles", data=data)])

@@ -1,12 +1,14 @@
 """Row locks for the rooms app, in one place so their order and strength stay deliberate.
 
 Order within a transaction: inbox rows (pk order), then the stream row, then the stream's
-event-log head (taken by `eventlog.append`, always last).
+run-of-show (`Show`), then its segment runs and cues, then the stream's event-log head
+(taken by `eventlog.append`, always last). Moves and cues lock the show without the stream;
+going live and ending lock the stream and then the show, so the two never wait in a circle.
 """
 
 from django.db.models import QuerySet
 
-from .models import CrewAssignment, IngestEvent, IngestStatus, Stream
+from .models import CrewAssignment, IngestEvent, IngestStatus, Show, ShowCue, Stream
 
 
 def stream_for_update(stream_id: int) -> Stream:
@@ -44,3 +46,12 @@ def ingest_backlog_for_dispatch(
 def crew_for_update(stream_id: int) -> QuerySet[CrewAssignment]:
     """A stream's crew, locked in primary-key order, to move their bookings with the stream."""
     return CrewAssignment.objects.select_for_update().filter(stream_id=stream_id).order_by("pk")
+
+
+def show_for_update(stream_id: int) -> Show | None:
+    """A stream's run-of-show, locked: every move, cue and presence change goes through it."""
+    return Show.objects.select_for_update().filter(stream_id=stream_id).first()
+
+
+def cue_for_update(cue_id: int) -> ShowCue:
+    return ShowCue.objects.select_for_update().get(pk=cue_id)

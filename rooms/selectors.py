@@ -850,8 +850,12 @@ def live_snapshot(stream: Stream, *, now: datetime | None = None) -> dict:
         "series": live_series(stream),
         "markers": live_markers(stream),
         "show": show_snapshot(stream),
-        "panels": [panel for source in WALL_PANELS if (panel := source(stream))],
+        "panels": live_panels(stream),
     }
+
+
+def live_panels(stream: Stream) -> list[dict]:
+    return [panel for source in WALL_PANELS if (panel := source(stream))]
 
 
 def studio_current_stream(studio_id: int, *, now: datetime | None = None) -> Stream | None:
@@ -926,6 +930,9 @@ class ProductSummary:
     orders: int
     items: int
     refunds: int
+    # The product's GMV per 1,000 viewers who entered the stream (platforms send no
+    # per-product impressions with orders).
+    gpm: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -986,7 +993,7 @@ def stream_summary(stream: Stream, *, now: datetime | None = None) -> StreamSumm
         segments=segments,
         outside_segments_gmv=tiles.gmv - sum((s.gmv for s in segments), Decimal(0)),
         outside_segments_orders=tiles.orders - sum(s.orders for s in segments),
-        products=_product_summaries(stream),
+        products=_product_summaries(stream, entered=tiles.entered),
         cues=_cue_log(stream, plan),
     )
 
@@ -1129,7 +1136,7 @@ def _viewers_while_live(stream: Stream) -> tuple[int, int | None]:
     return found["peak"], average
 
 
-def _product_summaries(stream: Stream) -> list[ProductSummary]:
+def _product_summaries(stream: Stream, *, entered: int) -> list[ProductSummary]:
     paid, refunded = Q(status="paid"), Q(status="refunded")
     sales = {
         row["sku"]: row
@@ -1161,6 +1168,7 @@ def _product_summaries(stream: Stream) -> list[ProductSummary]:
                 orders=sold["orders"],
                 items=sold["items"],
                 refunds=sold["refunds"],
+                gpm=_per_thousand(sold["gmv"], entered),
             )
         )
     # Best sellers first; among equals, the lineup's order, then SKUs it does not list.

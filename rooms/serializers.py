@@ -757,6 +757,12 @@ class ProductSummarySerializer(serializers.Serializer):
     orders = serializers.IntegerField(help_text="Paid orders.")
     items = serializers.IntegerField()
     refunds = serializers.IntegerField()
+    gpm = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="GMV per 1,000 viewers who entered the stream.",
+    )
 
 
 class CueLogSerializer(serializers.Serializer):

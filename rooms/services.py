@@ -588,11 +588,14 @@ def stream_transition(
         if to == StreamStatus.ENDED:
             stream.actual_end = at
         stream.save(update_fields=["status", "actual_start", "actual_end"])
-        stream_status_changed(stream=stream, previous=previous, by=actor)
+        # The show before the log (see lock_objects): a move or cue in flight finishes first,
+        # and one that comes after sees the new status.
         if to == StreamStatus.LIVE:
             _show_for_update(stream)  # the plan is fixed as the stream goes live
         if to == StreamStatus.ENDED:
+            lock_objects.show_for_update(stream.pk)
             ShowSegmentRun.objects.filter(stream=stream, ended_at__isnull=True).update(ended_at=at)
+        stream_status_changed(stream=stream, previous=previous, by=actor)
     return stream
 
 
@@ -1455,11 +1458,11 @@ def _show_for_update(stream: Stream) -> Show:
 
     Set-up happens under the stream's row lock so two consoles opening at once make one show.
     """
-    show = Show.objects.select_for_update().filter(stream=stream).first()
+    show = lock_objects.show_for_update(stream.pk)
     if show is not None:
         return show
     lock_objects.stream_for_update(stream.pk)
-    show = Show.objects.select_for_update().filter(stream=stream).first()
+    show = lock_objects.show_for_update(stream.pk)
     if show is None:
         plan = show_module.plan_for(stream)
         show = Show.objects.create(
@@ -1530,6 +1533,10 @@ def show_operator_seen(*, actor: User, stream: Stream, leaving: bool = False) ->
             if show.operator_id not in (None, actor.pk):
                 return show  # another operator's console is the one that counts
             show.operator_online = False
+        elif show.operator_online and show.operator_id != actor.pk:
+            # A second console open (a producer watching the desk) keeps the show attended
+            # but does not take it over: the named operator stays, and nothing is logged.
+            show.operator_seen_at = now
         else:
             show.operator_online, show.operator, show.operator_seen_at = True, actor, now
         show.save(update_fields=["operator_online", "operator", "operator_seen_at"])
@@ -1701,7 +1708,7 @@ def cue_advance(
     now = timezone.now()
     with transaction.atomic():
         show = _show_for_update(stream)
-        cue = ShowCue.objects.select_for_update().get(pk=cue.pk)
+        cue = lock_objects.cue_for_update(cue.pk)
         allowed = {
             CueState.GO: {CueState.STANDBY},
             CueState.CONFIRMED: {CueState.GO},
@@ -1764,8 +1771,13 @@ def _cue_go(show: Show, cue: ShowCue, *, actor: User | None, now: datetime) -> S
 
 def live_metrics_publish(*, stream: Stream) -> None:
     """Put the stream's tiles in its log after a batch of orders or viewer samples, so every
-    screen shows the same numbers without recomputing them."""
-    metrics_updated(stream=stream, data=selectors.live_metrics(stream, now=timezone.now()))
+    screen shows the same numbers without recomputing them.
+
+    They are computed when the event is written, under the stream's head lock: a dispatch
+    that committed meanwhile for the same stream is then counted, so the last tiles event
+    in the log is never behind an earlier one.
+    """
+    metrics_updated(stream=stream, data=lambda: selectors.live_metrics(stream, now=timezone.now()))
 
 
 # --- Screen pairing ----------------------------------------------------------------------

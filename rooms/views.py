@@ -1223,9 +1223,12 @@ def _clock(seconds: int | None, *, signed: bool = False) -> str | None:
 
 def _summary_csv(summary: selectors.StreamSummary, table: str) -> HttpResponse:
     if table == "products":
-        header = ["link", "sku", "product", "type", "gmv", "orders", "items", "refunds"]
+        header = ["link", "sku", "product", "type", "gmv", "orders", "items", "refunds", "gpm"]
         rows = [
-            [p.link_number or "", p.sku, p.name, p.kind, p.gmv, p.orders, p.items, p.refunds]
+            [
+                *(p.link_number or "", p.sku, p.name, p.kind, p.gmv),
+                *(p.orders, p.items, p.refunds, "" if p.gpm is None else p.gpm),
+            ]
             for p in summary.products
         ]
     elif table == "segments":

@@ -83,6 +83,20 @@ def test_the_live_picture_holds_the_stream_the_show_and_the_cues_current_to_its_
     assert set(body["metrics"]) == {"tiles", "alerts", "changes", "point"}
 
 
+def test_screens_re_read_only_the_panels_other_apps_add(monkeypatch):
+    stream = live_stream(products=1)
+    operator = room_operator(stream)
+    panel = {"key": "test.panel", "title": "For the host", "items": ["Is it waterproof?"]}
+    monkeypatch.setattr(
+        selectors, "WALL_PANELS", [lambda shown: panel if shown == stream else None]
+    )
+
+    response = _client(operator).get(f"/api/v1/streams/{stream.pk}/live?only=panels")
+
+    assert response.status_code == 200
+    assert response.json() == {"panels": [panel]}
+
+
 def test_a_crew_member_follows_the_live_picture_and_others_do_not_find_it():
     stream = live_stream(products=1)
     host = UserFactory(roles=[Role.HOST])

@@ -1,15 +1,19 @@
 """The run-of-show: its plan, moving through it, timing, cues, and the operator's presence."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from rooms import selectors, services, show
 from rooms.models import (
     CrewRole,
     CueState,
+    IngestEvent,
     Role,
     Show,
     ShowCue,
@@ -19,7 +23,7 @@ from rooms.models import (
 )
 from rooms.tasks import show_operators_sweep_task
 from scripts import services as script_services
-from tests.conftest import wait_until
+from tests.conftest import post_events, wait_until
 from tests.factories import (
     CrewAssignmentFactory,
     LineupItemFactory,
@@ -885,3 +889,128 @@ def test_a_console_closing_after_the_stream_ended_is_still_heard():
     left = services.show_operator_seen(actor=operator, stream=stream, leaving=True)
 
     assert left.operator_online is False
+
+
+# --- Concurrency with the stream's lifecycle and its ingest ------------------------------
+
+
+def _locks_awaited() -> int:
+    """How many sessions of this test database are waiting for a row lock right now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ending_the_stream_while_a_move_is_committing_waits_for_it(monkeypatch):
+    stream = live_stream(3)
+    operator = room_operator(stream)
+    services.show_move(actor=operator, stream=stream, to=0, seen_moves=0)
+    moving = threading.Event()
+    logged_move = services.show_moved
+
+    def move_that_waits_for_the_end(**kwargs):
+        # The move holds the show and has opened its segment run; the end is now waiting.
+        moving.set()
+        wait_until(lambda: _locks_awaited() > 0, timeout=10)
+        logged_move(**kwargs)
+
+    monkeypatch.setattr(services, "show_moved", move_that_waits_for_the_end)
+    errors = []
+
+    def run(step) -> None:
+        try:
+            step()
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    mover = threading.Thread(
+        target=run,
+        args=(lambda: services.show_move(actor=operator, stream=stream, to=1, seen_moves=1),),
+    )
+    ender = threading.Thread(
+        target=run,
+        args=(
+            lambda: (
+                moving.wait(10)
+                and services.stream_transition(actor=operator, stream=stream, to=StreamStatus.ENDED)
+            ),
+        ),
+    )
+    mover.start()
+    ender.start()
+    mover.join(30)
+    ender.join(30)
+
+    runs = list(ShowSegmentRun.objects.filter(stream=stream).values_list("index", "ended_at"))
+    assert errors == []
+    assert [index for index, _ended in runs] == [0, 1]
+    assert all(ended is not None for _index, ended in runs)
+    assert log(stream)[-2:] == [("show", "moved"), ("stream", "status_changed")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_last_tiles_event_counts_a_dispatch_that_committed_alongside(monkeypatch):
+    stream = live_stream(1)
+    now = timezone.now()
+
+    def paid(number: int) -> dict:
+        return {
+            "id": f"paid-{number}",
+            "type": "order",
+            "at": (now + timedelta(seconds=number)).isoformat(),
+            "order_id": f"o-{number}",
+            "sku": "SKU-1",
+            "quantity": 1,
+            "amount": "100",
+            "status": "paid",
+        }
+
+    post_events(Client(), stream.channel, [paid(1)])
+    first = list(IngestEvent.objects.values_list("pk", flat=True))
+    post_events(Client(), stream.channel, [paid(2)])
+    second = list(IngestEvent.objects.exclude(pk__in=first).values_list("pk", flat=True))
+    # Both dispatches have recorded their order before either writes its tiles event.
+    together = threading.Barrier(2)
+    publish = services.live_metrics_publish
+
+    def publish_together(*, stream):
+        publish(stream=stream)
+        together.wait(10)
+
+    monkeypatch.setattr(services, "live_metrics_publish", publish_together)
+
+    def dispatch(ids) -> None:
+        try:
+            services.ingest_dispatch(inbox_ids=ids)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatch, args=(ids,)) for ids in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    tiles = StreamEvent.objects.filter(stream=stream, type="metrics").order_by("seq")
+    assert [data["tiles"]["gmv"] for data in tiles.values_list("data", flat=True)][-1] == "200.00"
+
+
+def test_a_second_console_keeps_the_show_attended_without_taking_it_over():
+    stream = live_stream(1)
+    operator, producer = room_operator(stream), UserFactory(roles=[Role.PRODUCER])
+    stream.studio.members.add(producer)
+
+    for _ in range(3):
+        services.show_operator_seen(actor=operator, stream=stream)
+        services.show_operator_seen(actor=producer, stream=stream)
+    services.show_operator_seen(actor=producer, stream=stream, leaving=True)
+
+    show_row = Show.objects.get(stream=stream)
+    assert (show_row.operator_online, show_row.operator_id) == (True, operator.pk)
+    assert log(stream, "show") == [("show", "operator")]

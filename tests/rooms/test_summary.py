@@ -295,9 +295,14 @@ def test_the_tables_download_as_csv(ended, people):
         "orders",
         "items",
         "refunds",
+        "gpm",
         "currency",
     ]
-    assert product_rows[1] == ["2", "SKU-B", "Lipstick", "traffic", "250.00", "2", "3", "0", "CNY"]
+    # GPM of a product: its GMV per 1,000 viewers who entered the stream (3,000).
+    assert product_rows[1] == [
+        *("2", "SKU-B", "Lipstick", "traffic", "250.00"),
+        *("2", "3", "0", "83.33", "CNY"),
+    ]
     segment_rows = list(csv.reader(io.StringIO(segments.content.decode("utf-8-sig"))))
     assert segment_rows[1] == [
         "1",

@@ -515,7 +515,7 @@ function panelsStale() {
   panelRefresh = setTimeout(async () => {
     panelRefresh = null;
     try {
-      state.panels = (await fetchSnapshot(page)).panels || [];
+      state.panels = (await fetchSnapshot(page, { panelsOnly: true })).panels || [];
     } catch {
       return; // the connection indicator says the server is away
     }

@@ -139,8 +139,8 @@ export async function api(page, url, body, { keepalive = false } = {}) {
   return { ok: response.ok, status: response.status, data };
 }
 
-export async function fetchSnapshot(page) {
-  const response = await fetch(page.urls.live, {
+export async function fetchSnapshot(page, { panelsOnly = false } = {}) {
+  const response = await fetch(panelsOnly ? `${page.urls.live}?only=panels` : page.urls.live, {
     headers: { Accept: "application/json" },
     credentials: "same-origin",
   });

@@ -50,6 +50,8 @@ async function post(url, body) {
     cache: "no-store",
     headers: { Accept: "application/json", "Content-Type": "application/json" },
     body: JSON.stringify(body),
+    // A request that hangs must not stop the pairing screen: it fails and is retried.
+    signal: AbortSignal.timeout(15_000),
   });
 }
 
@@ -64,11 +66,12 @@ async function begin(renewed = false) {
     retry(() => begin(renewed));
     return;
   }
-  if (!response.ok) {
+  // A captive portal or proxy page answers 200 with HTML: try again, never stop here.
+  const data = response.ok ? await response.json().catch(() => null) : null;
+  if (!data || !data.device_code) {
     retry(() => begin(renewed));
     return;
   }
-  const data = await response.json();
   failures = 0;
   pairing = {
     deviceCode: data.device_code,
