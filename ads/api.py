@@ -1,5 +1,6 @@
-"""REST API of ad boosts, under /api/v1/ads/: decision cards accepted, edited, rejected and
-approved; kill switches; a stream's executions with their audit trail.
+"""REST API of ad boosts, under /api/v1/ads/: a stream's board (cards, campaigns, kill
+switches, executions); decision cards accepted, edited, rejected and approved; kill
+switches; a stream's executions with their audit trail.
 
 Errors take the planning endpoints' shape (`rooms.api.PlanningApi`). A card changed by
 someone else first is a 409 `conflict` carrying the card as it now stands (`current`); a
@@ -8,7 +9,7 @@ boost a guardrail stops is a 400 `guardrail` whose `detail` is the reason.
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +25,7 @@ from .models import AdAccount, BoostDecision, Campaign, StreamKillSwitch
 from .serializers import (
     AcceptRequestSerializer,
     ApproveRequestSerializer,
+    BoardSerializer,
     DecisionSerializer,
     ExecutionSerializer,
     KillSwitchRequestSerializer,
@@ -94,6 +96,31 @@ def _switch_data(switch: StreamKillSwitch | None, stopped: list[int]) -> dict:
 
 
 # --- Decision cards --------------------------------------------------------------------------
+
+
+class StreamBoardApi(AdsApi, APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "parts",
+                str,
+                description="Comma-separated: cards, campaigns, kill_switch, executions "
+                "(default: all). `head` and `server_now` always come.",
+            )
+        ],
+        responses={200: BoardSerializer} | ERRORS,
+        summary="A stream's decision cards, campaigns, kill switches and executions",
+        description="What the ad buyer's screen loads, and reloads on a websocket `resync`: "
+        "read after the event log's `head`, so every change since arrives as an event "
+        '("boost", "kill_switch", "ad_metrics").',
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        stream = _stream(request, pk)
+        asked = request.query_params.get("parts")
+        parts = (
+            frozenset(asked.split(",")) & selectors.BOARD_PARTS if asked else selectors.BOARD_PARTS
+        )
+        return Response(selectors.buyer_board(request.user, stream, parts=parts))
 
 
 class DecisionAcceptApi(AdsApi, APIView):

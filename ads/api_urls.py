@@ -5,6 +5,7 @@ from django.urls import path
 from . import api
 
 api_urlpatterns = [
+    path("ads/streams/<int:pk>/cards", api.StreamBoardApi.as_view(), name="api-ads-cards"),
     path("ads/decisions/<int:pk>/accept", api.DecisionAcceptApi.as_view(), name="api-ads-accept"),
     path("ads/decisions/<int:pk>/reject", api.DecisionRejectApi.as_view(), name="api-ads-reject"),
     path(

@@ -4,6 +4,9 @@ Every "boost" event carries the whole decision card as it now stands (`decision_
 screen applies it by replacing its copy: applying one twice, or late, changes nothing.
   op: "proposed", "accepted", "rejected", "approved", "executing", "confirmed", "failed",
       "stopped"
+A "kill_switch" event (op "on" or "off") says a kill switch the stream depends on changed:
+the stream's own, or the ad account of one of its campaigns; data is the switch as it now
+stands (`kill_switch_data`).
 """
 
 from collections.abc import Iterable
@@ -81,3 +84,32 @@ def decisions_changed(*, stream_id: int, op: str, decisions: Iterable[BoostDecis
     eventlog.append(
         stream_id, [NewEvent(type="boost", op=op, data=decision_data(d)) for d in decisions]
     )
+
+
+def kill_switch_data(
+    *,
+    scope: str,
+    killed: bool,
+    changed_by: str | None,
+    changed_at: datetime,
+    stream_id: int | None = None,
+    account_id: int | None = None,
+    stopped: list[int] | None = None,
+) -> dict:
+    """A kill switch as screens show it: `scope` "stream" or "account", who threw it last."""
+    return {
+        "scope": scope,
+        "stream": stream_id,
+        "account": account_id,
+        "killed": killed,
+        "changed_by": changed_by,
+        "changed_at": _iso(changed_at),
+        "stopped": stopped or [],
+    }
+
+
+def kill_switch_changed(*, stream_ids: Iterable[int], data: dict) -> None:
+    """One "kill_switch" event in the log of each stream the switch holds back."""
+    op = "on" if data["killed"] else "off"
+    for stream_id in sorted(set(stream_ids)):
+        eventlog.append(stream_id, [NewEvent(type="kill_switch", op=op, data=data)])

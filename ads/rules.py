@@ -5,7 +5,7 @@ of its studio) and by the studio-wide roles (producers, room operators, ad appro
 viewers). Ad buyers accept, edit and reject cards; a card above its rule's threshold also
 needs an ad approver of the studio, who must be someone else (the services check that). The
 kill switch is for anyone who may have to stop money in a hurry: ad buyers, approvers and
-producers.
+producers. An account's rules are written by ad buyers and read by whoever sees the account.
 """
 
 import rules
@@ -38,3 +38,5 @@ rules.add_perm(
 )
 # An ad account spans the channel's streams in every studio: the role is enough.
 rules.add_perm("ads.kill_account", rules.is_superuser | is_ad_buyer | is_ad_approver | is_producer)
+# Rules spend money unattended: ad buyers write them; others who see the account read them.
+rules.add_perm("ads.manage_rules", rules.is_superuser | is_ad_buyer)

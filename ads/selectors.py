@@ -17,6 +17,7 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from rooms import eventlog
 from rooms.models import (
     CrewAssignment,
     CrewRole,
@@ -612,3 +613,200 @@ def executions_for_stream(stream: Stream) -> list[dict]:
         | {"decision_card": decision_data(intent.decision), "audit": trail[intent.decision_id]}
         for intent in intents
     ]
+
+
+# --- Screens: the ad buyer's board, the ads index, replay totals (helper "screens") ---------
+
+# Decided cards a board loads besides the open ones: the last half hour or so of a stream.
+CLOSED_CARDS_SHOWN = 30
+# The index lists streams this far back and ahead, live ones first.
+INDEX_PAST = timedelta(days=14)
+INDEX_AHEAD = timedelta(days=7)
+
+
+def accounts_for_user(user: User) -> QuerySet[AdAccount]:
+    """Ad accounts of the channels whose streams' boosts the user may see."""
+    accounts = AdAccount.objects.select_related("channel").order_by("channel__name", "name", "pk")
+    if user.is_superuser:
+        return accounts
+    channels = streams_with_boosts_for_user(user).values("channel_id")
+    return accounts.filter(channel_id__in=channels)
+
+
+def account_get_for_user(user: User, account_id: int) -> AdAccount | None:
+    return accounts_for_user(user).filter(pk=account_id).first()
+
+
+def ads_streams_for_user(user: User, *, now: datetime | None = None) -> list[dict]:
+    """The streams of the ads index: live first, then coming up (soonest first), then ended
+    (latest first), each with its campaigns and the cards waiting for someone."""
+    now = now or timezone.now()
+    streams = list(
+        streams_with_boosts_for_user(user)
+        .filter(planned_start__gte=now - INDEX_PAST, planned_start__lte=now + INDEX_AHEAD)
+        .order_by("planned_start", "pk")
+    )
+    ids = [stream.pk for stream in streams]
+    waiting = defaultdict(int)
+    for stream_id, status in BoostDecision.objects.filter(
+        stream_id__in=ids,
+        status__in=[DecisionStatus.PROPOSED, DecisionStatus.AWAITING_APPROVAL],
+    ).values_list("stream_id", "status"):
+        waiting[(stream_id, status)] += 1
+    campaigns = defaultdict(int)
+    for stream_id in Campaign.objects.filter(stream_id__in=ids).values_list("stream_id", flat=True):
+        campaigns[stream_id] += 1
+    rank = {"live": 0, "scheduled": 1, "draft": 1}
+
+    def order(stream: Stream):
+        group = rank.get(stream.status, 2)
+        moment = stream.planned_start.timestamp()
+        return (group, -moment if group == 2 else moment)
+
+    return [
+        {
+            "stream": stream,
+            "campaigns": campaigns[stream.pk],
+            "proposed": waiting[(stream.pk, DecisionStatus.PROPOSED)],
+            "awaiting_approval": waiting[(stream.pk, DecisionStatus.AWAITING_APPROVAL)],
+        }
+        for stream in sorted(streams, key=order)
+    ]
+
+
+def cards_for_stream(stream: Stream, *, closed_limit: int = CLOSED_CARDS_SHOWN) -> list[dict]:
+    """The board's cards: every open one, and the latest decided ones, newest first."""
+    decisions = BoostDecision.objects.filter(stream=stream).select_related(
+        "campaign", "rule", "decided_by", "approved_by"
+    )
+    newest = ("-proposed_at", "-pk")
+    open_cards = list(decisions.filter(status__in=OPEN_STATUSES).order_by(*newest))
+    closed = list(decisions.exclude(status__in=OPEN_STATUSES).order_by(*newest)[:closed_limit])
+    return [decision_data(decision) for decision in [*open_cards, *closed]]
+
+
+def _shown_money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(CENT))
+
+
+def campaign_data(figures: CampaignFigures) -> dict:
+    """A campaign on the board: its budget, spend and ROI, in all and over the last window."""
+    campaign = figures.campaign
+    return {
+        "id": campaign.pk,
+        "name": campaign.name,
+        "external_id": campaign.external_id,
+        "additive": campaign.additive,
+        "account": {
+            "id": campaign.account_id,
+            "name": campaign.account.name,
+            "killed": campaign.account.killed,
+        },
+        "budget": _shown_money(campaign.budget),
+        "paused": campaign.paused,
+        "at": _iso(figures.at),
+        "spend": _shown_money(figures.spend),
+        "gmv": _shown_money(figures.gmv),
+        "roi": _shown_money(figures.roi),
+        "window_minutes": PANEL_WINDOW,
+        "window_spend": _shown_money(figures.window_spend),
+        "window_gmv": _shown_money(figures.window_gmv),
+        "window_roi": _shown_money(figures.window_roi),
+        "paid_share": None if figures.paid_share is None else str(figures.paid_share),
+    }
+
+
+def kill_switches_for_stream(stream: Stream, figures: list[CampaignFigures]) -> dict:
+    """The stream's kill switch and those of its campaigns' ad accounts."""
+    switch = StreamKillSwitch.objects.filter(stream=stream).select_related("changed_by").first()
+    accounts = {f.campaign.account_id: f.campaign.account for f in figures}
+    return {
+        "stream": {
+            "killed": bool(switch and switch.killed),
+            "changed_by": switch.changed_by.username if switch and switch.changed_by_id else None,
+            "changed_at": _iso(switch.changed_at) if switch else None,
+        },
+        "accounts": [
+            {"id": account.pk, "name": account.name, "killed": account.killed}
+            for account in sorted(accounts.values(), key=lambda account: account.pk)
+        ],
+    }
+
+
+BOARD_PARTS = frozenset({"cards", "campaigns", "kill_switch", "executions"})
+
+
+def buyer_board(user: User, stream: Stream, *, parts: frozenset[str] = BOARD_PARTS) -> dict | None:
+    """Everything the ad buyer's screen starts from, read after the event log's head, so any
+    change after the read arrives as an event; or only some `parts` of it, for a screen
+    that follows the log and needs fresh figures. None when the user may not see it."""
+    if stream_get_for_boosts(user, stream.pk) is None:
+        return None
+    board: dict = {"head": eventlog.head(stream.pk), "server_now": timezone.now().isoformat()}
+    if "cards" in parts:
+        board["cards"] = cards_for_stream(stream)
+    if parts & {"campaigns", "kill_switch"}:
+        figures = stream_campaigns(stream, window=PANEL_WINDOW)
+        if "campaigns" in parts:
+            board["campaigns"] = [campaign_data(f) for f in figures]
+        if "kill_switch" in parts:
+            board["kill_switch"] = kill_switches_for_stream(stream, figures)
+    if "executions" in parts:
+        board["executions"] = executions_for_stream(stream)
+    return board
+
+
+@dataclass(frozen=True)
+class ReplayTotals:
+    """What a replay adds up to, next to what was done. ROI after: the campaign's recorded
+    GMV over spend in the `minutes` after each addition, pooled; None when nothing was spent
+    then (the replay cannot know what money never spent would have bought)."""
+
+    minutes: int
+    replay_cards: int
+    replay_blocked: int
+    replay_added: Decimal
+    replay_roi_after: Decimal | None
+    actual_cards: int
+    actual_added: Decimal
+    actual_roi_after: Decimal | None
+
+
+def replay_totals(stream: Stream, lines: list, *, minutes: int = OUTCOME_MINUTES) -> ReplayTotals:
+    """Totals of `ads.replay.replay(stream, rules)`'s lines."""
+    replayed = [line for line in lines if line.source == "replay"]
+    additions = [
+        line
+        for line in replayed
+        if line.status == "proposed"
+        and line.action in BUDGET_ACTIONS
+        and line.amount is not None
+        and line.amount > 0
+    ]
+    spend_after = gmv_after = ZERO
+    if additions:
+        start = engine.minute_of(min(line.at for line in additions))
+        length = engine.minutes_between(start, max(line.at for line in additions)) + minutes + 1
+        series = campaign_series(stream, {line.campaign_id for line in additions}, start, length)
+        for line in additions:
+            s = series[line.campaign_id]
+            index = engine.minutes_between(start, line.at)
+            spend_after += s.spend[index + minutes] - s.spend[index]
+            gmv_after += s.gmv[index + minutes] - s.gmv[index]
+    outcomes = [
+        outcome
+        for outcome in boost_outcomes(stream, minutes=minutes)
+        if outcome.decision.amount is not None and outcome.decision.amount > 0
+    ]
+    actual_spend = sum((outcome.spend_after for outcome in outcomes), ZERO)
+    actual_gmv = sum((outcome.gmv_after for outcome in outcomes), ZERO)
+    return ReplayTotals(
+        minutes=minutes,
+        replay_cards=len(replayed),
+        replay_blocked=sum(1 for line in replayed if line.status == "blocked"),
+        replay_added=sum((line.amount for line in additions), ZERO).quantize(CENT),
+        replay_roi_after=_roi(gmv_after, spend_after),
+        actual_cards=sum(1 for line in lines if line.source == "actual"),
+        actual_added=sum((outcome.decision.amount for outcome in outcomes), ZERO).quantize(CENT),
+        actual_roi_after=_roi(actual_gmv, actual_spend),
+    )

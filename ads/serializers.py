@@ -104,3 +104,42 @@ class ExecutionSerializer(serializers.Serializer):
     settled_at = serializers.DateTimeField(allow_null=True)
     decision_card = DecisionSerializer()
     audit = AuditEntrySerializer(many=True)
+
+
+class CampaignFiguresSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    external_id = serializers.CharField()
+    additive = serializers.BooleanField()
+    account = serializers.DictField(help_text="id, name, killed.")
+    budget = serializers.CharField()
+    paused = serializers.BooleanField()
+    at = serializers.DateTimeField(allow_null=True, help_text="The platform's latest report.")
+    spend = serializers.CharField(help_text="Spent on the stream so far.")
+    gmv = serializers.CharField()
+    roi = serializers.CharField(allow_null=True)
+    window_minutes = serializers.IntegerField()
+    window_spend = serializers.CharField()
+    window_gmv = serializers.CharField()
+    window_roi = serializers.CharField(allow_null=True)
+    paid_share = serializers.CharField(
+        allow_null=True, help_text="The campaign's GMV over the stream's in the window."
+    )
+
+
+class BoardKillSwitchesSerializer(serializers.Serializer):
+    stream = serializers.DictField(help_text="killed, changed_by, changed_at.")
+    accounts = serializers.ListField(child=serializers.DictField(), help_text="id, name, killed.")
+
+
+class BoardSerializer(serializers.Serializer):
+    """The ad buyer's screen as it now stands, read after the event log's `head`."""
+
+    head = serializers.IntegerField(help_text="Follow the websocket from here.")
+    server_now = serializers.DateTimeField()
+    cards = DecisionSerializer(
+        many=True, required=False, help_text="Open cards, then the latest decided."
+    )
+    campaigns = CampaignFiguresSerializer(many=True, required=False)
+    kill_switch = BoardKillSwitchesSerializer(required=False)
+    executions = ExecutionSerializer(many=True, required=False)

@@ -24,7 +24,14 @@ from rooms.models import Channel, IngestEvent, Stream, StreamStatus, User
 
 from . import guardrails, lock_objects, platforms, selectors
 from . import rules_engine as engine
-from .events import ad_metrics_sampled, decision_data, decisions_changed, needs_approval
+from .events import (
+    ad_metrics_sampled,
+    decision_data,
+    decisions_changed,
+    kill_switch_changed,
+    kill_switch_data,
+    needs_approval,
+)
 from .models import (
     ActionKind,
     AdAccount,
@@ -1060,7 +1067,7 @@ def stream_kill_switch_set(
     sent, and no more are sent until it is off. Returns the switch and the stopped intents."""
     _allowed(actor, "ads.kill_stream", stream)
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), eventlog.deferred():
         switch, _created = StreamKillSwitch.objects.select_for_update().get_or_create(
             stream=stream, defaults={"changed_at": now}
         )
@@ -1082,6 +1089,17 @@ def stream_kill_switch_set(
             stream_id=stream.pk,
             data={"scope": "stream", "stream": stream.pk, "killed": killed, "stopped": stopped},
         )
+        kill_switch_changed(
+            stream_ids=[stream.pk],
+            data=kill_switch_data(
+                scope="stream",
+                stream_id=stream.pk,
+                killed=killed,
+                changed_by=actor.username if actor else None,
+                changed_at=now,
+                stopped=stopped,
+            ),
+        )
     return switch, stopped
 
 
@@ -1092,7 +1110,7 @@ def account_kill_switch_set(
     campaign of the account not yet sent, whatever stream it is for."""
     _allowed(actor, "ads.kill_account", account)
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), eventlog.deferred():
         locked = lock_objects.account_for_update(account.pk)
         locked.killed = killed
         locked.save(update_fields=["killed"])
@@ -1111,4 +1129,237 @@ def account_kill_switch_set(
             actor=actor,
             data={"scope": "account", "account": locked.pk, "killed": killed, "stopped": stopped},
         )
+        # Every stream one of the account's campaigns pushes hears of it.
+        kill_switch_changed(
+            stream_ids=Campaign.objects.filter(account=locked, stream__isnull=False).values_list(
+                "stream_id", flat=True
+            ),
+            data=kill_switch_data(
+                scope="account",
+                account_id=locked.pk,
+                killed=killed,
+                changed_by=actor.username if actor else None,
+                changed_at=now,
+                stopped=stopped,
+            ),
+        )
     return locked, stopped
+
+
+# === Rules: written by ad buyers, judged by the engine (boost_rules_evaluate) ==============
+
+
+def boost_rule_problems(
+    *,
+    account: AdAccount,
+    rule: BoostRule | None,
+    name: str,
+    conditions: list,
+    min_spend: Decimal,
+    action: str,
+    amount: Decimal | None,
+    cap_per_boost: Decimal | None,
+    cap_per_stream: Decimal | None,
+    cap_per_day: Decimal | None,
+    cooldown_minutes: int,
+    approval_above: Decimal | None,
+    gross_margin: Decimal,
+    return_rate: Decimal,
+) -> dict[str, list[str]]:
+    """Everything wrong with a rule as written, by field, in the writer's language: what
+    `boost_rule_save` refuses it for (a form shows them all at once)."""
+    problems: dict[str, list[str]] = {}
+
+    def problem(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    if not name.strip():
+        problem("name", _("Give the rule a name."))
+    elif (
+        BoostRule.objects.filter(account=account, name=name.strip())
+        .exclude(pk=rule.pk if rule else None)
+        .exists()
+    ):
+        problem("name", _("Another rule of this account has this name."))
+    if not isinstance(conditions, list) or not conditions:
+        problem("conditions", _("A rule needs at least one condition."))
+    else:
+        for number, raw in enumerate(conditions, start=1):
+            try:
+                engine.parse_condition(raw)
+            except ValueError as exc:
+                problem(
+                    "conditions",
+                    _("Condition %(number)s: %(problem)s") % {"number": number, "problem": exc},
+                )
+    if action not in ActionKind.values:
+        problem("action", _("Choose an action."))
+    elif action in engine.PRICED_ACTIONS and (amount is None or amount <= 0):
+        problem("amount", _("This action needs an amount above zero."))
+    values = {
+        "min_spend": min_spend,
+        "cap_per_boost": cap_per_boost,
+        "cap_per_stream": cap_per_stream,
+        "cap_per_day": cap_per_day,
+        "approval_above": approval_above,
+    }
+    for field, value in values.items():
+        if value is not None and value < 0:
+            problem(field, _("This cannot be below zero."))
+    for field in ("cap_per_boost", "cap_per_stream", "cap_per_day"):
+        if values[field] == 0:
+            problem(field, _("Leave it empty for no cap; a cap of zero would stop every boost."))
+    if not 0 <= cooldown_minutes <= 24 * 60:
+        problem("cooldown_minutes", _("The cool-down is 0 to 1,440 minutes."))
+    if not 0 < gross_margin <= 1:
+        problem("gross_margin", _("The gross margin is above 0 and at most 1 (0.40 is 40 %)."))
+    if not 0 <= return_rate < 1:
+        problem("return_rate", _("The return rate is at least 0 and below 1 (0.20 is 20 %)."))
+    return problems
+
+
+def _rule_data(rule: BoostRule) -> dict:
+    """A rule as the audit log keeps it."""
+    return {
+        "id": rule.pk,
+        "account": rule.account_id,
+        "name": rule.name,
+        "enabled": rule.enabled,
+        "conditions": rule.conditions,
+        "min_spend": _money(rule.min_spend),
+        "action": rule.action,
+        "amount": _money(rule.amount),
+        "cap_per_boost": _money(rule.cap_per_boost),
+        "cap_per_stream": _money(rule.cap_per_stream),
+        "cap_per_day": _money(rule.cap_per_day),
+        "cooldown_minutes": rule.cooldown_minutes,
+        "active_from": rule.active_from.isoformat() if rule.active_from else None,
+        "active_until": rule.active_until.isoformat() if rule.active_until else None,
+        "approval_above": _money(rule.approval_above),
+        "gross_margin": str(rule.gross_margin),
+        "return_rate": str(rule.return_rate),
+    }
+
+
+def boost_rule_save(
+    *,
+    actor: User | None,
+    account: AdAccount,
+    rule: BoostRule | None = None,
+    name: str,
+    enabled: bool = True,
+    conditions: list,
+    min_spend: Decimal = Decimal(0),
+    action: str,
+    amount: Decimal | None = None,
+    cap_per_boost: Decimal | None = None,
+    cap_per_stream: Decimal | None = None,
+    cap_per_day: Decimal | None = None,
+    cooldown_minutes: int = 10,
+    active_from=None,
+    active_until=None,
+    approval_above: Decimal | None = None,
+    gross_margin: Decimal = Decimal("0.40"),
+    return_rate: Decimal = Decimal("0.20"),
+    now: datetime | None = None,
+) -> BoostRule:
+    """Create a rule for the account (`rule` None) or change one of its rules.
+
+    Refused with a `ValidationError` naming each faulty field. A change applies from the
+    next minute judged; cards already made keep the numbers they were made with. Every
+    version of a rule is kept on the audit log, since rules move money unattended.
+    """
+    _allowed(actor, "ads.manage_rules", account)
+    if rule is not None and rule.account_id != account.pk:
+        raise ValidationError(_("This rule belongs to another ad account."), code="invalid")
+    if action in (ActionKind.PAUSE, ActionKind.NOTIFY):
+        amount = None
+    problems = boost_rule_problems(
+        account=account,
+        rule=rule,
+        name=name,
+        conditions=conditions,
+        min_spend=min_spend,
+        action=action,
+        amount=amount,
+        cap_per_boost=cap_per_boost,
+        cap_per_stream=cap_per_stream,
+        cap_per_day=cap_per_day,
+        cooldown_minutes=cooldown_minutes,
+        approval_above=approval_above,
+        gross_margin=gross_margin,
+        return_rate=return_rate,
+    )
+    if problems:
+        raise ValidationError(problems)
+    now = now or timezone.now()
+    with transaction.atomic():
+        before = None
+        if rule is None:
+            rule = BoostRule(account=account)
+        else:
+            rule = BoostRule.objects.select_for_update().get(pk=rule.pk)
+            before = _rule_data(rule)
+        rule.name = name.strip()
+        rule.enabled = enabled
+        rule.conditions = [_condition_stored(raw) for raw in conditions]
+        rule.min_spend = _cents(min_spend)
+        rule.action = action
+        rule.amount = _cents(amount)
+        rule.cap_per_boost = _cents(cap_per_boost)
+        rule.cap_per_stream = _cents(cap_per_stream)
+        rule.cap_per_day = _cents(cap_per_day)
+        rule.cooldown_minutes = cooldown_minutes
+        rule.active_from = active_from
+        rule.active_until = active_until
+        rule.approval_above = _cents(approval_above)
+        rule.gross_margin = Decimal(gross_margin).quantize(engine.RATIO)
+        rule.return_rate = Decimal(return_rate).quantize(engine.RATIO)
+        rule.save()
+        _audit(
+            "rule_saved",
+            at=now,
+            actor=actor,
+            data={"account": account.pk, "before": before, "after": _rule_data(rule)},
+        )
+    return rule
+
+
+def _cents(value: Decimal | None) -> Decimal | None:
+    # As the columns keep it, so the audit log says what the rule holds.
+    return None if value is None else Decimal(value).quantize(engine.CENT)
+
+
+def _condition_stored(raw: dict) -> dict:
+    """A condition as rules keep it: the engine's reading, numbers as strings."""
+    condition = engine.parse_condition(raw)
+    stored = {
+        "metric": condition.metric,
+        "op": condition.op,
+        "value": engine.BREAK_EVEN if condition.value is None else str(condition.value),
+    }
+    if condition.metric in engine.WINDOWED:
+        stored["window"] = condition.window
+    return stored
+
+
+def boost_rule_delete(*, actor: User | None, rule: BoostRule, now: datetime | None = None) -> None:
+    """Remove a rule that never proposed anything. A rule with cards is turned off instead
+    (`enabled`), so its cards and their audit trail keep saying which rule made them."""
+    _allowed(actor, "ads.manage_rules", rule.account)
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = BoostRule.objects.select_for_update().get(pk=rule.pk)
+        if locked.decisions.exists():
+            raise ValidationError(
+                _("This rule has made decision cards: turn it off instead of deleting it."),
+                code="in_use",
+            )
+        data = _rule_data(locked)
+        locked.delete()
+        _audit(
+            "rule_deleted",
+            at=now,
+            actor=actor,
+            data={"account": data["account"], "before": data, "after": None},
+        )

@@ -32,5 +32,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", include("scripts.urls")),
     path("", include("support.urls")),
+    path("", include("ads.urls")),
     path("", include("rooms.urls")),
 ]

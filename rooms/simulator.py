@@ -148,6 +148,9 @@ class Audience:
     gmv: Decimal = Decimal("0")
     last_viewers: float = -math.inf
     last_ads: float = -math.inf
+    # The ad campaign the spend is reported for: the same on every run, so demo data can set
+    # up the campaign (and its budget) before the simulator starts.
+    campaign_id: str = ""
 
     def pinned(self, elapsed: float) -> Product:
         return PRODUCTS[int(elapsed // PUSH_SECONDS) % len(PRODUCTS)]
@@ -222,7 +225,7 @@ class Audience:
         self.ad_gmv = (self.gmv * Decimal("0.3")).quantize(Decimal("0.01"))
         return self.event(
             "ad_metrics",
-            campaign_id=f"{self.prefix}-campaign-1",
+            campaign_id=self.campaign_id or f"{self.prefix}-campaign-1",
             spend=str(self.spend),
             impressions=self.impressions,
             clicks=self.clicks,
@@ -294,6 +297,11 @@ class Webhook:
             delay = min(delay * 2, 5)
 
 
+def campaign_id(channel_key: str) -> str:
+    """The ad campaign id the simulator reports spend for on a channel."""
+    return f"{channel_key}-campaign-1"
+
+
 def run(
     *,
     webhook: Webhook,
@@ -306,7 +314,11 @@ def run(
     """Stream until `duration` seconds have passed (None: until interrupted)."""
     rng = random.Random(seed)
     audience = Audience(
-        rng=rng, rate=rate, prefix=f"sim-{uuid.uuid4().hex[:8]}", started=time.monotonic()
+        rng=rng,
+        rate=rate,
+        prefix=f"sim-{uuid.uuid4().hex[:8]}",
+        started=time.monotonic(),
+        campaign_id=campaign_id(webhook.channel_key),
     )
     sent = 0
     webhook.post([audience.event("stream_status", status="live")])

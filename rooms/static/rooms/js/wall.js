@@ -110,6 +110,9 @@ function apply(events) {
       renderStatus();
       show = true;
     } else if (PANEL_EVENT_TYPES.has(event.type)) {
+      if (event.type === "boost" && event.op === "confirmed") {
+        chart = addBoostMarker(event) || chart;
+      }
       panelsStale();
     }
   }
@@ -153,6 +156,37 @@ function addCueMarker(cue) {
     cue: cue.id,
   });
   return true;
+}
+
+// A boost the platform confirmed, labelled as the server labels its own boost markers
+// (ads `TREND_MARKERS`: "+¥500", "−¥200"); a reload brings the server's marker in its place.
+const CURRENCY_SIGNS = {
+  CNY: "¥", USD: "$", SGD: "S$", MYR: "RM", THB: "฿", IDR: "Rp", VND: "₫", PHP: "₱",
+};
+const BUDGET_ACTIONS = new Set(["add_budget", "set_budget", "cut"]);
+
+function addBoostMarker(event) {
+  const decision = event.data;
+  if (state.markers.some((m) => m.decision === decision.id)) return false;
+  state.markers.push({
+    at: event.at, kind: "boost", label: boostLabel(decision), decision: decision.id,
+  });
+  return true;
+}
+
+function boostLabel(decision) {
+  if (decision.amount === null || !BUDGET_ACTIONS.has(decision.action)) {
+    return labels.markers[decision.action] || decision.action;
+  }
+  const amount = Number(decision.amount);
+  const places = Number.isInteger(amount) ? 0 : 2;
+  const number = new Intl.NumberFormat("en-US", {
+    minimumFractionDigits: places, maximumFractionDigits: places,
+  }).format(Math.abs(amount));
+  const sign = amount > 0 ? "+" : "−";
+  const currency = state.metrics?.tiles?.currency || "";
+  const symbol = CURRENCY_SIGNS[currency];
+  return symbol ? `${sign}${symbol}${number}` : `${sign}${number} ${currency}`.trim();
 }
 
 // --- header -----------------------------------------------------------------------------
@@ -618,7 +652,7 @@ async function reloadSnapshot() {
 // Other apps' panels (questions for the host, boost status) are read again every minute, and
 // soon after their events say something changed: at most one read per PANEL_REFRESH_MS, so
 // a busy chat does not turn every wall into a stream of snapshot requests.
-const PANEL_EVENT_TYPES = new Set(["question", "boost"]);
+const PANEL_EVENT_TYPES = new Set(["question", "boost", "kill_switch"]);
 const PANEL_REFRESH_MS = 5000;
 let panelRefresh = null;
 
@@ -632,7 +666,7 @@ function panelsStale() {
 
 async function refreshPanels() {
   try {
-    const response = await fetch(config.urls.live, {
+    const response = await fetch(`${config.urls.live}?only=panels`, {
       headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
     });
     if (!response.ok) return; // an unpaired TV hears of it from checkCurrent
