@@ -880,6 +880,35 @@ def _call(adapter, intent: BoostIntent) -> Receipt:
     return adapter.set_budget(campaign, intent.target_budget, key)
 
 
+def _budget_moved_elsewhere(intent: BoostIntent, budget: Budget) -> str:
+    """Why a set or cut may not go ahead: the platform's budget is not the one the decision
+    was worked out from (someone changed it on the platform). Empty when it may."""
+    if intent.kind not in (ActionKind.SET_BUDGET, ActionKind.CUT):
+        return ""
+    if intent.target_budget is None or intent.amount is None:
+        return ""
+    decided_from = intent.target_budget - intent.amount
+    if budget.amount == decided_from:
+        return ""
+    return _(
+        "The budget on the platform is %(actual)s, not the %(expected)s this decision was "
+        "worked out from: it was changed elsewhere. Nothing was sent; the rules will propose "
+        "again from the new budget."
+    ) % {"actual": budget.amount, "expected": decided_from}
+
+
+def _lease_renew(intent: BoostIntent) -> bool:
+    """Extend this attempt's lease just before the platform call; False if it is not this
+    attempt's any more (the sweep took it over)."""
+    lease_end = timezone.now() + EXECUTION_LEASE
+    mine = BoostIntent.objects.filter(
+        pk=intent.pk, state=IntentState.SENDING, attempts=intent.attempts
+    ).update(next_attempt_at=lease_end)
+    if mine:
+        intent.next_attempt_at = lease_end
+    return bool(mine)
+
+
 def boost_execute(*, intent_id: int, now: datetime | None = None) -> BoostIntent | None:
     """Make (or finish) an intent's platform change, if it is due and nobody else is on it.
 
@@ -906,6 +935,12 @@ def boost_execute(*, intent_id: int, now: datetime | None = None) -> BoostIntent
         if intent.kind == ActionKind.ADD_BUDGET and not intent.campaign.additive:
             # A set-budget platform takes "add" as the budget after it, from what is there.
             fields["target_budget"] = budget.amount + intent.amount
+        moved = _budget_moved_elsewhere(intent, budget)
+        if moved:
+            # The caps and the approval were judged on a change from the budget the console
+            # knew; from another budget the same target is another change. Re-propose.
+            _settle(intent, state=IntentState.FAILED, now=now, error=moved, fields=fields)
+            return intent
         if not _settle(intent, state=IntentState.SENDING, now=now, fields=fields):
             return intent
     # The last moment to stop: a kill switch thrown while this attempt was being prepared.
@@ -914,6 +949,10 @@ def boost_execute(*, intent_id: int, now: datetime | None = None) -> BoostIntent
     )
     if reason:
         _settle(intent, state=IntentState.FAILED, now=now, error=reason, stopped=True)
+        return intent
+    # The lease runs from now, not from the claim: the read-back and any wait for the
+    # campaign's lock came out of it, and the sweep must not resend while this call is out.
+    if not _lease_renew(intent):
         return intent
     _exchange_audit(
         "platform_request",

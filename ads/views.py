@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from rooms.models import Stream, StreamStatus
 
@@ -166,7 +167,7 @@ def _board_labels() -> dict:
         "stockLine": _("Budget left %(left)s · paid share %(share)s · online %(online)s"),
         "minSpend": _("Judged after %(amount)s of spend in the window."),
         "now": _("Now"),
-        "next": _("Next"),
+        "next": pgettext("show segment", "Next"),
         "nothingOn": _("Nothing on air"),
         "endOfPlan": _("End of the plan"),
         "lossLeader": _("loss-leader"),

@@ -376,6 +376,24 @@ def test_setting_a_lower_budget_sets_it():
     assert Campaign.objects.get(pk=decision.campaign_id).budget == Decimal("600")
 
 
+def test_a_set_budget_is_not_sent_when_the_platform_budget_was_changed_elsewhere():
+    # Decided as 1,000 → 900 (a cut of 100: no cap, no approver), but someone set the
+    # platform to 400 meanwhile: sending 900 would add 500 that nobody approved.
+    decision = card(additive=False, budget="1000", action="set_budget", amount="900")
+    SandboxCampaign.objects.filter(external_id=decision.campaign.external_id).update(
+        budget=Decimal("400")
+    )
+    intent = accepted(decision)
+
+    services.boost_execute(intent_id=intent.pk)
+
+    intent = fresh(intent)
+    assert (intent.state, intent.decision.status) == ("failed", DecisionStatus.FAILED)
+    assert "changed elsewhere" in intent.last_error
+    assert on_platform(decision.campaign).budget == Decimal("400")
+    assert "platform_request" not in audit_kinds(decision)
+
+
 def test_a_pause_whose_answer_was_lost_is_confirmed_from_the_read_back():
     campaign = CampaignFactory(additive=False)
     SandboxCampaign.objects.create(external_id=campaign.external_id, budget=campaign.budget)
