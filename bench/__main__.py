@@ -1,5 +1,5 @@
-"""`python -m bench [ingest|fanout|catchup|crash|calendar|scriptdiff|scriptsheet|live ...]
-[options]`; all by default."""
+"""`python -m bench [ingest|fanout|catchup|crash|calendar|scriptdiff|scriptsheet|live|support|
+claims|sla|boosts|replay ...] [options]`; all by default."""
 
 import argparse
 import signal
@@ -17,6 +17,11 @@ BENCHMARKS = (
     "scriptdiff",
     "scriptsheet",
     "live",
+    "support",
+    "claims",
+    "sla",
+    "boosts",
+    "replay",
 )
 
 
@@ -27,7 +32,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=int, default=2000, help="ingest: events/s (2000)")
     parser.add_argument("--batch", type=int, default=200, help="ingest: events/request (200)")
     parser.add_argument("--clients", type=int, default=200, help="fanout: sockets (200)")
-    parser.add_argument("--client-procs", type=int, default=2, help="fanout: client processes (2)")
+    parser.add_argument(
+        "--client-procs", type=int, default=2, help="fanout, support: client processes (2)"
+    )
     parser.add_argument(
         "--phase-seconds", type=float, default=30, help="fanout: seconds per rate (30)"
     )
@@ -47,6 +54,29 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--others", type=int, default=200, help="live: crew screens (200)")
     parser.add_argument("--live-rate", type=int, default=500, help="live: events/s (500)")
     parser.add_argument("--live-duration", type=float, default=60, help="live: seconds (60)")
+    parser.add_argument(
+        "--support-duration", type=float, default=300, help="support: seconds (300)"
+    )
+    parser.add_argument("--support-rate", type=int, default=500, help="support: comments/s (500)")
+    parser.add_argument(
+        "--agent-sockets", type=int, default=200, help="support: agent screens (200)"
+    )
+    parser.add_argument(
+        "--open-groups", type=int, default=10_000, help="claims, sla: open groups (10000)"
+    )
+    parser.add_argument(
+        "--claim-seconds", type=float, default=10, help="claims: seconds per mode (10)"
+    )
+    parser.add_argument("--claim-agents", type=int, default=50, help="claims: agents (50)")
+    parser.add_argument("--claim-procs", type=int, default=2, help="claims: agent processes (2)")
+    parser.add_argument("--sla-repeats", type=int, default=50, help="sla: timed sweeps (50)")
+    parser.add_argument("--boost-streams", type=int, default=50, help="boosts: streams (50)")
+    parser.add_argument("--spikes", type=int, default=120, help="boosts: metric spikes (120)")
+    parser.add_argument(
+        "--spike-every", type=float, default=2.0, help="boosts: mean seconds between spikes (2)"
+    )
+    parser.add_argument("--replay-runs", type=int, default=20, help="replay: timed runs (20)")
+    parser.add_argument("--replay-rules", type=int, default=20, help="replay: rules (20)")
     args = parser.parse_args(argv)
     chosen = args.benchmarks or list(BENCHMARKS)
     unknown = set(chosen) - set(BENCHMARKS)
@@ -103,6 +133,43 @@ def main(argv: list[str]) -> int:
                     walls=args.walls,
                     others=args.others,
                 )
+            elif name == "support":
+                from . import support
+
+                support.run(
+                    env,
+                    duration=args.support_duration,
+                    rate=args.support_rate,
+                    sockets=args.agent_sockets,
+                    client_procs=args.client_procs,
+                )
+            elif name == "claims":
+                from . import claims
+
+                claims.run(
+                    env,
+                    seconds=args.claim_seconds,
+                    agents=args.claim_agents,
+                    procs=args.claim_procs,
+                    groups=args.open_groups,
+                )
+            elif name == "sla":
+                from . import sla
+
+                sla.run(env, groups=args.open_groups, repeats=args.sla_repeats)
+            elif name == "boosts":
+                from . import boosts
+
+                boosts.run(
+                    env,
+                    streams=args.boost_streams,
+                    spikes=args.spikes,
+                    spike_every=args.spike_every,
+                )
+            elif name == "replay":
+                from . import replay
+
+                replay.run(env, runs=args.replay_runs, rules=args.replay_rules)
         except Exception as exc:
             failed = True
             traceback.print_exc()

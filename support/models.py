@@ -135,6 +135,8 @@ class Question(models.Model):
         verbose_name = _("question")
         verbose_name_plural = _("questions")
         ordering = ["asked_at", "pk"]
+        # A group's newest askers are read on every change of the group (its events).
+        indexes = [models.Index(fields=["group", "-asked_at"], name="question_newest_in_group")]
 
     def __str__(self) -> str:
         return self.text[:60]

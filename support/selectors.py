@@ -190,6 +190,8 @@ CLAIM_LEASE = timedelta(seconds=25)
 
 # At most this many askers' names travel with a group (in its events and the API).
 ASKERS_SHOWN = 20
+# They are the newest among the group's last ASKERS_SHOWN × ASKERS_WINDOW questions.
+ASKERS_WINDOW = 10
 
 
 def askers_by_group(group_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -197,20 +199,27 @@ def askers_by_group(group_ids: Sequence[int]) -> dict[int, list[str]]:
     if not group_ids:
         return {}
     questions = Question._meta.db_table
+    # Only each group's latest questions are read (an index walk), however large it grows:
+    # a hot group has tens of thousands of questions and is read on every change.
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT group_id, user_name FROM (
-                SELECT group_id, user_name,
-                       row_number() OVER (
-                           PARTITION BY group_id ORDER BY max(asked_at) DESC, user_id
-                       ) AS n
-                FROM {questions} WHERE group_id = ANY(%s)
-                GROUP BY group_id, user_id, user_name
-            ) newest
-            WHERE n <= %s ORDER BY group_id, n
+            SELECT g.id, named.user_name
+            FROM unnest(%s::bigint[]) AS g(id)
+            CROSS JOIN LATERAL (
+                SELECT user_id, user_name, newest FROM (
+                    SELECT DISTINCT ON (user_id) user_id, user_name, asked_at AS newest
+                    FROM (
+                        SELECT user_id, user_name, asked_at FROM {questions}
+                        WHERE group_id = g.id ORDER BY asked_at DESC LIMIT %s
+                    ) latest
+                    ORDER BY user_id, asked_at DESC
+                ) per_viewer
+                ORDER BY newest DESC, user_id LIMIT %s
+            ) named
+            ORDER BY g.id, named.newest DESC, named.user_id
             """,
-            [list(group_ids), ASKERS_SHOWN],
+            [list(group_ids), ASKERS_SHOWN * ASKERS_WINDOW, ASKERS_SHOWN],
         )
         found: dict[int, list[str]] = defaultdict(list)
         for group_id, name in cursor.fetchall():
