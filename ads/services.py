@@ -1112,34 +1112,57 @@ def stream_kill_switch_set(
         )
         switch.killed, switch.changed_by, switch.changed_at = killed, actor, now
         switch.save()
-        stopped = (
-            _stop_pending(
-                Q(decision__stream=stream),
-                reason=_("The kill switch of this stream is on."),
-                now=now,
-            )
-            if killed
-            else []
-        )
-        _audit(
-            "kill_switch",
-            at=now,
+        stopped = _kill_switch_thrown(
             actor=actor,
-            stream_id=stream.pk,
-            data={"scope": "stream", "stream": stream.pk, "killed": killed, "stopped": stopped},
-        )
-        kill_switch_changed(
+            killed=killed,
+            now=now,
+            scope={"scope": "stream", "stream": stream.pk},
+            pending=Q(decision__stream=stream),
+            reason=_("The kill switch of this stream is on."),
             stream_ids=[stream.pk],
-            data=kill_switch_data(
-                scope="stream",
-                stream_id=stream.pk,
-                killed=killed,
-                changed_by=actor.username if actor else None,
-                changed_at=now,
-                stopped=stopped,
-            ),
+            audit_stream_id=stream.pk,
         )
     return switch, stopped
+
+
+def _kill_switch_thrown(
+    *,
+    actor: User,
+    killed: bool,
+    now: datetime,
+    scope: dict,
+    pending: Q,
+    reason: str,
+    stream_ids,
+    audit_stream_id: int | None = None,
+) -> list[int]:
+    """What throwing a kill switch (a stream's or an account's) does besides the switch:
+    stop what is pending in its scope, audit it, and tell the streams' screens."""
+    stopped = _stop_pending(pending, reason=reason, now=now) if killed else []
+    _audit(
+        "kill_switch",
+        at=now,
+        actor=actor,
+        stream_id=audit_stream_id,
+        data={**scope, "killed": killed, "stopped": stopped},
+    )
+    ids = (
+        {"stream_id": scope["stream"]}
+        if scope["scope"] == "stream"
+        else {"account_id": scope["account"]}
+    )
+    kill_switch_changed(
+        stream_ids=stream_ids,
+        data=kill_switch_data(
+            scope=scope["scope"],
+            **ids,
+            killed=killed,
+            changed_by=actor.username if actor else None,
+            changed_at=now,
+            stopped=stopped,
+        ),
+    )
+    return stopped
 
 
 def account_kill_switch_set(
@@ -1153,33 +1176,16 @@ def account_kill_switch_set(
         locked = lock_objects.account_for_update(account.pk)
         locked.killed = killed
         locked.save(update_fields=["killed"])
-        stopped = (
-            _stop_pending(
-                Q(campaign__account=locked),
-                reason=_("The kill switch of the ad account is on."),
-                now=now,
-            )
-            if killed
-            else []
-        )
-        _audit(
-            "kill_switch",
-            at=now,
+        stopped = _kill_switch_thrown(
             actor=actor,
-            data={"scope": "account", "account": locked.pk, "killed": killed, "stopped": stopped},
-        )
-        # Every stream one of the account's campaigns pushes hears of it.
-        kill_switch_changed(
+            killed=killed,
+            now=now,
+            scope={"scope": "account", "account": locked.pk},
+            pending=Q(campaign__account=locked),
+            reason=_("The kill switch of the ad account is on."),
+            # Every stream one of the account's campaigns pushes hears of it.
             stream_ids=Campaign.objects.filter(account=locked, stream__isnull=False).values_list(
                 "stream_id", flat=True
-            ),
-            data=kill_switch_data(
-                scope="account",
-                account_id=locked.pk,
-                killed=killed,
-                changed_by=actor.username if actor else None,
-                changed_at=now,
-                stopped=stopped,
             ),
         )
     return locked, stopped
