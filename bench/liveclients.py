@@ -19,13 +19,11 @@ import sys
 import time
 
 import uvloop
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-CONNECT_CONCURRENCY = 25
+from .screens import CONNECT_CONCURRENCY, ScreenClient
 
 
-class Screen:
+class Screen(ScreenClient):
     def __init__(self, url: str, token: str, origin: str, after: int, *, tag_base: int):
         self.url, self.token, self.origin = url, token, origin
         self.last = after
@@ -35,29 +33,6 @@ class Screen:
         self.cues: list[tuple[str, float]] = []
         self.reconnects = 0
         self.missing = 0
-
-    async def run(self, gate: asyncio.Semaphore) -> None:
-        while True:
-            try:
-                async with gate if not self.subscribed.done() else _nothing():
-                    websocket = await connect(
-                        f"{self.url}?after={self.last}",
-                        origin=self.origin,
-                        additional_headers={"Authorization": f"Screen {self.token}"},
-                        ping_interval=None,
-                        proxy=None,
-                        open_timeout=60,
-                        max_size=64 * 1024 * 1024,
-                    )
-                await websocket.send('{"frame":"ping"}')
-                async with websocket:
-                    await self._receive(websocket)
-            except (ConnectionClosed, OSError, InvalidStatus, TimeoutError) as exc:
-                if not self.subscribed.done():
-                    self.subscribed.set_exception(exc)
-                    return
-                await asyncio.sleep(0.5)
-            self.reconnects += 1
 
     async def _receive(self, websocket) -> None:
         async for message in websocket:
@@ -78,14 +53,6 @@ class Screen:
                         self.tiles.append((online - self.tag_base, arrived))
                 elif event["type"] == "cue" and event["op"] == "go":
                     self.cues.append((event["data"]["note"], arrived))
-
-
-class _nothing:
-    async def __aenter__(self):
-        return None
-
-    async def __aexit__(self, *exc):
-        return False
 
 
 async def main(args) -> int:

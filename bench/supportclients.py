@@ -26,10 +26,9 @@ import time
 from datetime import datetime
 
 import uvloop
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-CONNECT_CONCURRENCY = 25
+from .screens import CONNECT_CONCURRENCY, ScreenClient
+
 FRAMES_KEPT = 256
 # Marker questions: a height and a weight no other comment asks about. The triage reads
 # both as measures, and questions with different measures never fold into one group, so
@@ -55,7 +54,7 @@ def marker_batch(text: str) -> int | None:
     return HEIGHTS.index(height) * len(WEIGHTS) + WEIGHTS.index(weight)
 
 
-class Screen:
+class Screen(ScreenClient):
     def __init__(self, url: str, token: str, origin: str, after: int, shared: "Shared") -> None:
         self.url, self.token, self.origin = url, token, origin
         self.shared = shared
@@ -63,29 +62,6 @@ class Screen:
         self.subscribed = asyncio.get_running_loop().create_future()
         self.seen: dict[int, float] = {}
         self.reconnects = self.missing = self.duplicates = self.frames = self.events = 0
-
-    async def run(self, gate: asyncio.Semaphore) -> None:
-        while True:
-            try:
-                async with gate if not self.subscribed.done() else _nothing():
-                    websocket = await connect(
-                        f"{self.url}?after={self.last}",
-                        origin=self.origin,
-                        additional_headers={"Authorization": f"Screen {self.token}"},
-                        ping_interval=None,
-                        proxy=None,
-                        open_timeout=60,
-                        max_size=64 * 1024 * 1024,
-                    )
-                await websocket.send('{"frame":"ping"}')
-                async with websocket:
-                    await self._receive(websocket)
-            except (ConnectionClosed, OSError, InvalidStatus, TimeoutError) as exc:
-                if not self.subscribed.done():
-                    self.subscribed.set_exception(exc)
-                    return
-                await asyncio.sleep(0.5)
-            self.reconnects += 1
 
     async def _receive(self, websocket) -> None:
         async for message in websocket:
@@ -144,14 +120,6 @@ class Shared:
         if batch not in self.logged:
             self.logged[batch] = datetime.fromisoformat(at).timestamp()
         self.progress.set()
-
-
-class _nothing:
-    async def __aenter__(self):
-        return None
-
-    async def __aexit__(self, *exc):
-        return False
 
 
 async def main(args) -> int:
