@@ -9,7 +9,7 @@ from . import services
 from .models import CannedReply, Category
 
 CANNED_REPLIES = (
-    (1, "Price", "{product} 直播间价格 ¥{price}（日常价 ¥{regular_price}）", Category.PRICE),
+    (1, "Price", "{product} 直播间价格 {price}（日常价 {regular_price}）", Category.PRICE),
     (2, "Stock", "{product} 还有 {stock} 件，喜欢的宝宝抓紧拍哦", Category.STOCK),
     (3, "Shipping", "下单后 {shipping} 发货，包邮 Ships {shipping}", Category.SHIPPING),
     (4, "Size", "按平时尺码拍就可以，拿不准可以告诉我身高体重帮您推荐", Category.SIZE),
