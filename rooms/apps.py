@@ -7,8 +7,10 @@ class RoomsConfig(AppConfig):
     verbose_name = _("Rooms")
 
     def ready(self) -> None:
-        from . import ingest, navigation, services
+        from . import ingest, navigation, pgarrays, services
         from .models import Role
+
+        pgarrays.register()
 
         ingest.register_handler("stream_status", services.stream_status_ingest)
         ingest.register_handler("viewers", services.viewers_ingest)
