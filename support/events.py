@@ -3,7 +3,10 @@
 Every "question" event carries the whole group as it now stands (`group_data`), so a screen
 applies it by replacing its copy: applying one twice, or late, changes nothing.
   op: "grouped" (new or grown), "claimed", "released", "answered", "escalated",
-      "dismissed", "merged" (data also has `into`), "split", "sla_warning", "sla_breach"
+      "dismissed", "merged" (data also has `into`), "split"
+The SLA sweep's flags come as one "sla" event per stream and sweep, naming the groups:
+  op: "flagged", data: {"warned": [group ids], "breached": [group ids]}; a screen sets the
+  flag on its copies (the rest of each group is unchanged, its version too).
 """
 
 from collections.abc import Iterable
@@ -60,3 +63,10 @@ def group_data(group: QuestionGroup, *, askers: list[str] | None = None) -> dict
 def groups_changed(*, stream_id: int, op: str, groups: Iterable[dict]) -> None:
     """One event per group, in the order given; `groups` are `group_data` dicts."""
     eventlog.append(stream_id, [NewEvent(type="question", op=op, data=data) for data in groups])
+
+
+def sla_flagged(*, stream_id: int, warned: list[int], breached: list[int]) -> None:
+    eventlog.append(
+        stream_id,
+        [NewEvent(type="sla", op="flagged", data={"warned": warned, "breached": breached})],
+    )

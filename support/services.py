@@ -23,7 +23,7 @@ from rooms.models import (
 )
 
 from . import grouping, lock_objects, platforms, triage
-from .events import comments_received, groups_changed
+from .events import comments_received, groups_changed, sla_flagged
 from .models import (
     Agent,
     AgentStatus,
@@ -849,34 +849,42 @@ def group_answered_on_air(
 DEFAULT_WARN_BEFORE = SupportPolicy._meta.get_field("warn_before").default
 
 
+SLA_BATCH = 500
+
+
 def sla_sweep(*, now: datetime | None = None) -> tuple[int, int]:
     """Flag open groups near their deadline (warning) and past it (breach), once each.
 
-    Two set-based UPDATEs over the index of open, unbreached deadlines, whatever the number
-    of open questions: no timer per question. Groups locked by an agent's action at that
-    instant are skipped and flagged by the next sweep. The flags do not change a group's
-    version: a warning must not turn the reply its agent is sending into a conflict.
+    Set-based UPDATEs that walk the index of open, unbreached deadlines from the earliest,
+    in batches, whatever the number of open questions: no timer per question. (Reading in
+    deadline order with a limit also keeps the planner on that index: the history of
+    answered groups makes "deadline before now" look common to it.) Groups locked by an
+    agent's action at that instant are skipped and flagged by the next sweep. The flags do
+    not change a group's version: a warning must not turn the reply its agent is sending
+    into a conflict. Each stream with groups flagged gets one "sla" event naming them, not
+    the groups again: nothing else about them changed, and a sweep may flag hundreds.
     Returns (warned, breached).
     """
     now = now or timezone.now()
     policies = SupportPolicy._meta.db_table
     streams = Stream._meta.db_table
     with transaction.atomic():
-        breached = _update_returning(
+        breached = _flag_due(
             f"""
             WITH due AS (
                 SELECT id FROM {_GROUPS}
                 WHERE status = 'open' AND NOT breached AND deadline <= %s
-                ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+                ORDER BY deadline LIMIT %s FOR NO KEY UPDATE SKIP LOCKED
             )
-            UPDATE {_GROUPS} AS g SET breached = true FROM due WHERE g.id = due.id
-            RETURNING g.id
+            UPDATE {_GROUPS} AS g SET breached = true
+            WHERE g.id = ANY(ARRAY(SELECT id FROM due))
+            RETURNING g.stream_id, g.id
             """,
             [now],
         )
         longest = SupportPolicy.objects.aggregate(longest=Max("warn_before"))["longest"]
         horizon = now + max(longest or DEFAULT_WARN_BEFORE, DEFAULT_WARN_BEFORE)
-        warned = _update_returning(
+        warned = _flag_due(
             f"""
             WITH due AS (
                 SELECT g.id FROM {_GROUPS} AS g
@@ -885,16 +893,38 @@ def sla_sweep(*, now: datetime | None = None) -> tuple[int, int]:
                 WHERE g.status = 'open' AND NOT g.breached AND NOT g.warned
                   AND g.deadline > %s AND g.deadline <= %s
                   AND g.deadline <= %s + COALESCE(p.warn_before, %s)
-                ORDER BY g.id FOR NO KEY UPDATE OF g SKIP LOCKED
+                ORDER BY g.deadline LIMIT %s FOR NO KEY UPDATE OF g SKIP LOCKED
             )
-            UPDATE {_GROUPS} AS g SET warned = true FROM due WHERE g.id = due.id
-            RETURNING g.id
+            UPDATE {_GROUPS} AS g SET warned = true
+            WHERE g.id = ANY(ARRAY(SELECT id FROM due))
+            RETURNING g.stream_id, g.id
             """,
             [now, horizon, now, DEFAULT_WARN_BEFORE],
         )
-        _publish("sla_breach", _groups(breached))
-        _publish("sla_warning", _groups(warned))
-    return len(warned), len(breached)
+        with eventlog.deferred():
+            for stream_id in sorted(warned.keys() | breached.keys()):
+                sla_flagged(
+                    stream_id=stream_id,
+                    warned=warned.get(stream_id, []),
+                    breached=breached.get(stream_id, []),
+                )
+    return sum(map(len, warned.values())), sum(map(len, breached.values()))
+
+
+def _flag_due(sql: str, params: Sequence) -> dict[int, list[int]]:
+    """Run a flagging UPDATE (its last parameter the batch size, returning stream_id, id)
+    until a batch comes back short; the groups it flagged, per stream, in id order. A group
+    it flags leaves the UPDATE's condition, so each batch starts where the last ended."""
+    by_stream: dict[int, list[int]] = {}
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [*params, SLA_BATCH])
+            rows = cursor.fetchall()
+            for stream_id, group_id in rows:
+                by_stream.setdefault(stream_id, []).append(group_id)
+            if len(rows) < SLA_BATCH:
+                break
+    return {stream_id: sorted(ids) for stream_id, ids in by_stream.items()}
 
 
 # --- Agents ----------------------------------------------------------------------------------

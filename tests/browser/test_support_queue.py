@@ -472,3 +472,30 @@ def test_an_agent_filters_merges_and_splits_groups_from_the_keyboard(asgi_server
     split_off = QuestionGroup.objects.exclude(pk__in=[when.pk, days.pk, price.pk]).get()
     assert list(split_off.questions.values_list("user_name", flat=True)) == ["阿花"]
     assert list(days.questions.values_list("user_name", flat=True)) == ["Mei"]
+
+
+def test_the_sla_sweeps_flags_reach_the_agents_screen(asgi_server, browse):
+    from tests.browser.conftest import MainThread
+
+    stream = _live_stream()
+    now = timezone.now()
+    group = QuestionGroupFactory(
+        stream=stream, text="什么时候发货", category="shipping", deadline=now + timedelta(minutes=2)
+    )
+    li_na = _agent(stream, "li.na", "Li Na")
+    cookie = _session_cookie(li_na, asgi_server)
+    main = MainThread()
+
+    def scenario(page):
+        _open_queue(page, asgi_server, stream, cookie)
+        row = _row(page, "什么时候发货")
+        expect(row).to_have_attribute("data-sla", "ok")
+        # The sweep as it would run once the deadline has passed: the screen takes the flag
+        # from the sweep's event, not from its own clock.
+        main(lambda: support_services.sla_sweep(now=group.deadline + timedelta(seconds=1)))
+        expect(row).to_have_attribute("data-sla", "breach")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    main.serve(browse, scenario)
+
+    assert QuestionGroup.objects.get(pk=group.pk).breached is True

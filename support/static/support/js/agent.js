@@ -876,9 +876,20 @@ async function reload() {
   return Math.min(waiting.head, withHost.head);
 }
 
+// The SLA sweep names the groups it flagged; nothing else about them changed.
+function applySla(data) {
+  for (const flag of ["warned", "breached"]) {
+    for (const id of data[flag] || []) {
+      const group = groups.get(id);
+      if (group) groups.set(id, { ...group, [flag]: true });
+    }
+  }
+}
+
 function onEvents(events) {
   for (const event of events) {
     if (event.type === "question") apply(event.op, event.data);
+    else if (event.type === "sla") applySla(event.data);
     else applyPins(event);
   }
   render();
