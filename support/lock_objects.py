@@ -36,9 +36,11 @@ def groups_for_update(group_ids: Iterable[int]) -> list[QuestionGroup]:
     NO KEY UPDATE, not UPDATE: new questions reference their group, and inserting them checks
     that foreign key with KEY SHARE, which NO KEY UPDATE allows. A full UPDATE lock would make
     a claim or an answer wait for every comment batch that adds askers to the group.
+    The holder and the answerer come along (not locked), for the groups' events.
     """
     return list(
-        QuestionGroup.objects.select_for_update(no_key=True)
+        QuestionGroup.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("claimed_by", "answered_by")
         .filter(pk__in=sorted(set(group_ids)))
         .order_by("pk")
     )

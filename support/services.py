@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 # === Intake: comments become questions, grouped with their duplicates (helper "intake") ===
 
 DEFAULT_SLA = SupportPolicy._meta.get_field("sla").default
+_GROUPS = QuestionGroup._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -141,15 +142,7 @@ def _questions_group(stream: Stream, asked: list[_Asked], rules: _Rules) -> None
     "grouped" event per group that was made or grew."""
     lock_objects.stream_intake(stream.pk)
     index = grouping.GroupIndex()
-    for category in sorted({question.triage.category for question in asked}):
-        index.add_many(
-            (pk, category, link_number, signature)
-            for pk, link_number, signature in QuestionGroup.objects.filter(
-                stream=stream, category=category, status=GroupStatus.OPEN, merged_into=None
-            )
-            .order_by("-last_asked_at", "-pk")
-            .values_list("pk", "link_number", "signature")[: grouping.CANDIDATES_PER_CATEGORY]
-        )
+    index.add_many(_candidates(stream, sorted({question.triage.category for question in asked})))
     by_key: dict = {}
     for question in asked:
         key = index.find(
@@ -179,10 +172,7 @@ def _questions_group(stream: Stream, asked: list[_Asked], rules: _Rules) -> None
             grown.append((group, questions))
         else:
             fresh.append((_group_new(stream, questions, rules), questions))
-    QuestionGroup.objects.bulk_update(
-        [group for group, _questions in grown],
-        ["count", "first_asked_at", "last_asked_at", "deadline", "vip", "version"],
-    )
+    _groups_grown_save([group for group, _questions in grown])
     QuestionGroup.objects.bulk_create([group for group, _questions in fresh])
     Question.objects.bulk_create(
         Question(
@@ -197,7 +187,56 @@ def _questions_group(stream: Stream, asked: list[_Asked], rules: _Rules) -> None
         for group, questions in grown + fresh
         for question in questions
     )
-    _publish("grouped", _groups([group.pk for group, _questions in grown + fresh]))
+    # The groups as saved: the locked rows came with their holders, a new group has none.
+    changed = sorted((group for group, _questions in grown + fresh), key=lambda group: group.pk)
+    _publish("grouped", changed)
+
+
+def _candidates(stream: Stream, categories: list[str]) -> list[tuple]:
+    """(id, category, link number, signature) of the most recently asked open groups of each
+    category, CANDIDATES_PER_CATEGORY each, in one index walk per category."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT recent.id, c.category, recent.link_number, recent.signature
+            FROM unnest(%s::text[]) AS c(category)
+            CROSS JOIN LATERAL (
+                SELECT id, link_number, signature FROM {_GROUPS}
+                WHERE stream_id = %s AND category = c.category AND status = 'open'
+                  AND merged_into_id IS NULL
+                ORDER BY last_asked_at DESC, id DESC LIMIT %s
+            ) AS recent
+            """,
+            [categories, stream.pk, grouping.CANDIDATES_PER_CATEGORY],
+        )
+        return cursor.fetchall()
+
+
+def _groups_grown_save(groups: list[QuestionGroup]) -> None:
+    """Write what `_group_grow` changed, for all the groups in one statement (they are
+    locked: these values were computed from their current rows)."""
+    if not groups:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {_GROUPS} AS g
+            SET count = u.count, first_asked_at = u.first_asked_at,
+                last_asked_at = u.last_asked_at, deadline = u.deadline, vip = u.vip
+            FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[], %s::timestamptz[],
+                        %s::timestamptz[], %s::bool[])
+                AS u(id, count, first_asked_at, last_asked_at, deadline, vip)
+            WHERE g.id = u.id
+            """,
+            [
+                [group.pk for group in groups],
+                [group.count for group in groups],
+                [group.first_asked_at for group in groups],
+                [group.last_asked_at for group in groups],
+                [group.deadline for group in groups],
+                [group.vip for group in groups],
+            ],
+        )
 
 
 def _group_new(stream: Stream, questions: list[_Asked], rules: _Rules) -> QuestionGroup:
@@ -432,9 +471,6 @@ class GroupConflict(ValidationError):
     def __init__(self, message: str, *, current: dict):
         self.current = current
         super().__init__(message, code="conflict")
-
-
-_GROUPS = QuestionGroup._meta.db_table
 
 
 def _groups(ids: Sequence[int]) -> list[QuestionGroup]:
