@@ -3,11 +3,20 @@
 import logging
 
 from celery import shared_task
+from celery.signals import worker_process_init
 
-from . import services
+from . import services, triage
 from .models import OutboxStatus
 
 logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _segmenter_load(**_kwargs) -> None:
+    """Load the Chinese segmenter's dictionary (1–2 s) as each worker process starts, not
+    while the first comments of a stream wait for it."""
+    triage.segment("预热")
+    logger.debug("support: segmenter loaded")
 
 
 @shared_task

@@ -146,3 +146,16 @@ def test_the_word_lists_are_segmented_with_jieba_loaded_once():
     tokenizer = triage._jieba_tokenizer
     triage.segment("几号发货")
     assert triage._jieba_tokenizer is tokenizer
+
+
+def test_a_worker_process_loads_the_segmenter_as_it_starts(monkeypatch):
+    from celery.signals import worker_process_init
+
+    import support.tasks  # noqa: F401  (connects the worker's start-up hook)
+
+    monkeypatch.setattr(triage, "_jieba_tokenizer", None)
+
+    worker_process_init.send(sender=None)
+
+    assert triage._jieba_tokenizer is not None
+    assert "什么码" in triage._jieba_tokenizer.lcut("五十公斤穿什么码")
