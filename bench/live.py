@@ -5,7 +5,8 @@ other screens (crew following the show) on one live stream, each group in its ow
 process (`bench.liveclients`). A sender posts platform traffic through the signed webhook
 at 500 events/s (batches of 50: comments, orders, and one viewer sample per batch, tagged
 with the batch's number); meanwhile a room operator fires a crew cue through the REST API
-every 250 ms.
+every 250 ms. First, untimed, the same traffic for a few seconds at the same rate (nothing
+tagged), so that what is timed is a stream in progress, not the processes' first requests.
 
 - Tile latency, per batch and wall screen: from the moment the batch's POST began to the
   first tiles event reaching that screen that reflects it (its viewer tag or a later one).
@@ -17,6 +18,7 @@ import asyncio
 import json
 import subprocess
 import time
+from datetime import datetime
 
 import httpx
 
@@ -42,6 +44,7 @@ TAG_BASE = 10_000_000
 TARGETS_MS = {"tile_p99_ms": 500, "go_p99_ms": 200}
 GO_INTERVAL_SECONDS = 0.25
 DRAIN_SECONDS = 5
+WARMUP_BATCHES = 20
 
 
 def run(env: dict[str, str], *, duration: float, rate: int, walls: int, others: int) -> dict:
@@ -62,14 +65,14 @@ def run(env: dict[str, str], *, duration: float, rate: int, walls: int, others: 
         }
         log(f"live: {walls} wall + {others} crew screens; {rate} events/s for {duration:.0f} s")
         meter = CpuMeter({"web": server.pid, "worker": worker.pid}).start()
-        batches, cues = asyncio.run(
+        batches, cues, cue_requests = asyncio.run(
             _drive(server.url, world, traffic, api_token, duration=duration, rate=rate)
         )
         cpu = meter.stop()
         time.sleep(DRAIN_SECONDS)  # let the last dispatch reach the screens
         seen = {role: _collect(process) for role, process in groups.items()}
     tile_ms, unreflected = _tile_latencies(batches, seen["wall"]["tiles"])
-    go_ms, go_missing = _go_latencies(cues, seen["follower"]["cues"])
+    go_ms, go_missing, go_legs = _go_latencies(cues, seen["follower"]["cues"])
     tiles = percentiles_ms(tile_ms)
     go = percentiles_ms(go_ms)
     figures = {
@@ -84,6 +87,8 @@ def run(env: dict[str, str], *, duration: float, rate: int, walls: int, others: 
         "cues_fired": len(cues),
         "go_latency": go,
         "go_never_shown": go_missing,
+        "go_legs": go_legs,
+        "cue_request_latency": percentiles_ms(cue_requests),
         "reconnects": sum(s["reconnects"] for s in seen.values()),
         "missing_ids": sum(s["missing"] for s in seen.values()),
         "cpu_percent": cpu,
@@ -144,19 +149,20 @@ async def _drive(url, world, traffic, api_token, *, duration: float, rate: int):
     batch_size = 50
     batches: dict[int, float] = {}
     cues: dict[str, float] = {}
+    cue_requests: list[float] = []
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(
         base_url=url, trust_env=False, timeout=60, limits=limits
     ) as client:
         loop = asyncio.get_running_loop()
-        started = loop.time()
 
-        async def post_batch(number: int) -> None:
+        async def post_batch(number: int | None) -> None:
             events = traffic.batch(batch_size)
-            events[0]["online"] = TAG_BASE + number
+            if number is not None:
+                events[0]["online"] = TAG_BASE + number
+                batches[number] = time.time()
             body = json.dumps({"events": events}, ensure_ascii=False).encode()
             timestamp = str(int(time.time()))
-            batches[number] = time.time()
             response = await client.post(
                 "/api/v1/ingest/events",
                 content=body,
@@ -180,6 +186,7 @@ async def _drive(url, world, traffic, api_token, *, duration: float, rate: int):
             )
             if response.status_code != 201:
                 raise RuntimeError(f"cue answered {response.status_code}: {response.text}")
+            cue_requests.append((time.time() - cues[note]) * 1000)
 
         async def paced(interval: float, action) -> None:
             pending = []
@@ -190,8 +197,11 @@ async def _drive(url, world, traffic, api_token, *, duration: float, rate: int):
                 pending.append(asyncio.create_task(action(number)))
             await asyncio.gather(*pending)
 
+        for _ in range(WARMUP_BATCHES):
+            await asyncio.gather(post_batch(None), asyncio.sleep(batch_size / rate))
+        started = loop.time()
         await asyncio.gather(paced(batch_size / rate, post_batch), paced(GO_INTERVAL_SECONDS, fire))
-    return batches, cues
+    return batches, cues, cue_requests
 
 
 def _tile_latencies(batches: dict[int, float], screens: list) -> tuple[list[float], int]:
@@ -208,10 +218,23 @@ def _tile_latencies(batches: dict[int, float], screens: list) -> tuple[list[floa
     return latencies, unreflected
 
 
-def _go_latencies(cues: dict[str, float], screens: list) -> tuple[list[float], int]:
-    latencies, missing = [], 0
+def _go_latencies(cues: dict[str, float], screens: list) -> tuple[list[float], int, dict]:
+    """GO latency per cue and screen, the cues never shown, and the latency's two legs: the
+    POST to the GO event in the log (its `at`, once per cue) and the log to each screen."""
+    latencies, missing, to_log, to_screen = [], 0, {}, []
     for arrivals in screens:
-        arrived = dict(arrivals)
+        arrived = {
+            note: (at, datetime.fromisoformat(logged).timestamp()) for note, at, logged in arrivals
+        }
         missing += sum(1 for note in cues if note not in arrived)
-        latencies += [(arrived[n] - sent) * 1000 for n, sent in cues.items() if n in arrived]
-    return latencies, missing
+        for note, sent in cues.items():
+            if note in arrived:
+                at, logged = arrived[note]
+                latencies.append((at - sent) * 1000)
+                to_log[note] = (logged - sent) * 1000
+                to_screen.append((at - logged) * 1000)
+    legs = {
+        "post_to_log": percentiles_ms(list(to_log.values())),
+        "log_to_screen": percentiles_ms(to_screen),
+    }
+    return latencies, missing, legs

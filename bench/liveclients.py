@@ -2,13 +2,14 @@
 
 Wall screens note when each tiles event arrives and which viewer sample it reflects (the
 sender tags every batch's sample with its batch number); follower screens note when each
-fired cue arrives. Everything else on the socket is read and dropped, as a screen would
-after applying it. Clients reconnect after the last id they hold, as the console's do.
+fired cue arrives (with the time the log wrote it). Everything else on the socket is read
+and dropped, as a screen would after applying it. Clients reconnect after the last id they
+hold, as the console's do.
 
 Over stdin/stdout, one JSON object a line:
   → {"ready": n}          every client answered a ping (caught up and subscribed)
   ← {"cmd": "collect"}
-  → {"tiles": [[tag, arrival], ...] per wall client, "cues": [[note, arrival], ...] per
+  → {"tiles": [[tag, arrival], ...] per wall client, "cues": [[note, arrival, at], ...] per
      follower, "reconnects": n, "missing": n}
 """
 
@@ -30,29 +31,54 @@ class Screen(ScreenClient):
         self.tag_base = tag_base
         self.subscribed = asyncio.get_running_loop().create_future()
         self.tiles: list[tuple[int, float]] = []
-        self.cues: list[tuple[str, float]] = []
+        self.cues: list[tuple[str, float, str]] = []
         self.reconnects = 0
         self.missing = 0
 
     async def _receive(self, websocket) -> None:
         async for message in websocket:
             arrived = time.time()
-            frame = json.loads(message)
-            if frame["frame"] == "pong" and not self.subscribed.done():
-                self.subscribed.set_result(None)
-            if frame["frame"] != "events":
+            if not message.startswith('{"frame":"events"'):
+                if not self.subscribed.done() and json.loads(message)["frame"] == "pong":
+                    self.subscribed.set_result(None)
                 continue
-            for event in frame["events"]:
-                if event["id"] <= self.last:
+            for seq, tag, note, logged in _analysed(message, self.tag_base):
+                if seq <= self.last:
                     continue
-                self.missing += event["id"] - self.last - 1
-                self.last = event["id"]
-                if event["type"] == "metrics":
-                    online = event["data"]["tiles"]["online"]
-                    if online >= self.tag_base:
-                        self.tiles.append((online - self.tag_base, arrived))
-                elif event["type"] == "cue" and event["op"] == "go":
-                    self.cues.append((event["data"]["note"], arrived))
+                self.missing += seq - self.last - 1
+                self.last = seq
+                if tag is not None:
+                    self.tiles.append((tag, arrived))
+                elif note is not None:
+                    self.cues.append((note, arrived, logged))
+
+
+FRAMES_KEPT = 1000
+_frames: dict[str, list[tuple[int, int | None, str | None, str]]] = {}
+
+
+def _analysed(message: str, tag_base: int) -> list[tuple[int, int | None, str | None, str]]:
+    """A frame's events as (id, tiles tag or None, GO cue note or None, logged at).
+
+    Parsed once per process: the server sends the same frame to every screen that is caught
+    up, and 200 parses of it here would only take CPU from the server under test (a real
+    screen parses on its own machine).
+    """
+    found = _frames.get(message)
+    if found is None:
+        if len(_frames) > FRAMES_KEPT:
+            _frames.clear()
+        found = []
+        for event in json.loads(message)["events"]:
+            tag = note = None
+            if event["type"] == "metrics":
+                online = event["data"]["tiles"]["online"]
+                tag = online - tag_base if online >= tag_base else None
+            elif event["type"] == "cue" and event["op"] == "go":
+                note = event["data"]["note"]
+            found.append((event["id"], tag, note, event["at"]))
+        _frames[message] = found
+    return found
 
 
 async def main(args) -> int:
