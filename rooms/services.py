@@ -1627,7 +1627,8 @@ def cue_call(
     """
     _require(actor, "rooms.run_show", stream)
     now = timezone.now()
-    with transaction.atomic():
+    # Deferred: the standby and the GO go into the log together, the head locked last.
+    with transaction.atomic(), eventlog.deferred():
         show = _show_for_update(stream)
         if not _is_live(stream):
             raise ValidationError(
@@ -1706,7 +1707,7 @@ def cue_advance(
     stream = cue.stream
     _require(actor, "rooms.run_show", stream)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), eventlog.deferred():
         show = _show_for_update(stream)
         cue = lock_objects.cue_for_update(cue.pk)
         allowed = {
