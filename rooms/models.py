@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Deferrable, F, Q
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 
@@ -53,6 +54,17 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.display_name or self.username
+
+    @cached_property
+    def role_names(self) -> frozenset[str]:
+        """The names of the person's roles (their groups), read once per instance: one
+        request's permission checks ask several times. A change shows on the next load."""
+        return frozenset(self.groups.values_list("name", flat=True))
+
+
+def has_any_role(user, roles) -> bool:
+    """Whether the (possibly anonymous) user holds one of the roles."""
+    return user.is_authenticated and not user.role_names.isdisjoint(roles)
 
 
 class Studio(models.Model):

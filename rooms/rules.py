@@ -7,7 +7,7 @@ streams they are crewed on.
 
 import rules
 
-from .models import CrewRole, Role, Studio
+from .models import CrewRole, Role, Studio, has_any_role
 
 # Roles whose work spans a whole studio rather than the streams they are crewed on.
 STUDIO_WIDE_ROLES = frozenset({Role.PRODUCER, Role.ROOM_OPERATOR, Role.AD_APPROVER, Role.VIEWER})
@@ -16,14 +16,14 @@ STUDIO_WIDE_ROLES = frozenset({Role.PRODUCER, Role.ROOM_OPERATOR, Role.AD_APPROV
 def has_role(role: Role) -> rules.Predicate:
     @rules.predicate(name=f"has_role:{role.value}")
     def predicate(user) -> bool:
-        return user.is_authenticated and user.groups.filter(name=role.value).exists()
+        return has_any_role(user, (role.value,))
 
     return predicate
 
 
 @rules.predicate
 def has_studio_wide_role(user) -> bool:
-    return user.is_authenticated and user.groups.filter(name__in=STUDIO_WIDE_ROLES).exists()
+    return has_any_role(user, STUDIO_WIDE_ROLES)
 
 
 @rules.predicate

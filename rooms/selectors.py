@@ -52,6 +52,7 @@ from .models import (
     TimeOff,
     User,
     WorkingHours,
+    has_any_role,
 )
 from .rules import STUDIO_WIDE_ROLES
 from .tokens import token_hash
@@ -81,7 +82,7 @@ def stream_list_for_user(user: User) -> QuerySet[Stream]:
 
 
 def sees_whole_studios(user: User) -> bool:
-    return user.is_superuser or user.groups.filter(name__in=STUDIO_WIDE_ROLES).exists()
+    return user.is_superuser or has_any_role(user, STUDIO_WIDE_ROLES)
 
 
 def stream_get_for_user(user: User, stream_id: int) -> Stream | None:
@@ -110,7 +111,7 @@ def screen_tokens_for_user(user: User) -> QuerySet[ScreenToken]:
     if user.is_superuser:
         return tokens
     # As the `rooms.pair_screen` rule: producers and room operators of the studio.
-    if not user.groups.filter(name__in=[Role.PRODUCER, Role.ROOM_OPERATOR]).exists():
+    if not has_any_role(user, (Role.PRODUCER, Role.ROOM_OPERATOR)):
         return tokens.none()
     return tokens.filter(studio__members=user)
 
@@ -561,7 +562,7 @@ def studios_user_plans(user: User) -> set[int]:
     """Ids of the studios whose streams the user may re-plan (`rooms.change_stream`), at once."""
     if user.is_superuser:
         return set(Studio.objects.values_list("pk", flat=True))
-    if not user.groups.filter(name=Role.PRODUCER).exists():
+    if not has_any_role(user, (Role.PRODUCER,)):
         return set()
     return set(Studio.objects.filter(members=user).values_list("pk", flat=True))
 
@@ -598,7 +599,7 @@ def live_screens_for_user(user: User, stream_ids: Iterable[int]) -> LiveScreens:
         return LiveScreens(console=frozenset(ids), follow=frozenset(follow))
     runs_it = crew.filter(role__in=[CrewRole.ROOM_OPERATOR, CrewRole.FLOOR_CONTROLLER])
     console = set(runs_it.values_list("stream_id", flat=True))
-    if user.groups.filter(name__in=[Role.PRODUCER, Role.ROOM_OPERATOR]).exists():
+    if has_any_role(user, (Role.PRODUCER, Role.ROOM_OPERATOR)):
         console |= set(
             Stream.objects.filter(pk__in=ids, studio__members=user).values_list("pk", flat=True)
         )
@@ -616,7 +617,7 @@ def stream_crew_roles(stream: Stream, user: User) -> list[str]:
 
 def lineup_sets_for_user(user: User) -> QuerySet[LineupSet]:
     """Reusable lineups (prices, commission) are the producers' business."""
-    if user.is_superuser or user.groups.filter(name=Role.PRODUCER).exists():
+    if user.is_superuser or has_any_role(user, (Role.PRODUCER,)):
         return LineupSet.objects.all()
     return LineupSet.objects.none()
 
