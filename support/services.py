@@ -554,6 +554,16 @@ def _claiming_agent(actor: User, *, now: datetime) -> Agent:
     return agent
 
 
+def _claimable(group: QuestionGroup, now: datetime, seen_version: int | None) -> bool:
+    """What `_take`'s UPDATE requires, judged on a copy read earlier in the transaction."""
+    return (
+        group.status == GroupStatus.OPEN
+        and not group.merged_into_id
+        and (group.claimed_by_id is None or group.claim_expires_at < now)
+        and (seen_version is None or group.version == seen_version)
+    )
+
+
 def _take(group_id: int, actor: User, *, now: datetime, seen_version: int | None) -> list[int]:
     """The claim itself: one conditional UPDATE, so of any number of agents racing for a
     group exactly one finds it free; the others' UPDATE matches no row."""
@@ -589,9 +599,14 @@ def group_claim(
     _allowed(actor, "support.work_queue", group.stream)
     now = now or timezone.now()
     with transaction.atomic():
-        current = QuestionGroup.objects.select_related("claimed_by").get(pk=group.pk)
+        current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(pk=group.pk)
         if _holds(current, actor, now):
             return current
+        if not _claimable(current, now, seen_version):
+            # Already taken, answered or changed when read: refused without locking or
+            # counting anything (under contention most attempts end here). A group that
+            # looks free is decided by the conditional UPDATE below.
+            raise GroupConflict(_refusal(current, actor, now=now), current=_data(current))
         _claiming_agent(actor, now=now)
         taken = _take(group.pk, actor, now=now, seen_version=seen_version)
         if not taken:
