@@ -21,6 +21,7 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
 )
@@ -648,35 +649,12 @@ class Tiles:
     currency: str
 
 
+TREND_MINUTES = 5
+TREND_THRESHOLD = Decimal("0.3")
+
+
 def stream_tiles(stream: Stream) -> Tiles:
-    orders = StreamOrder.objects.filter(stream=stream).aggregate(
-        gmv=Coalesce(Sum("amount", filter=Q(status="paid")), Decimal(0)),
-        placed=Coalesce(Sum("amount"), Decimal(0)),
-        paid=Count("pk", filter=Q(status="paid")),
-        items=Coalesce(Sum("quantity", filter=Q(status="paid")), 0),
-        refunds=Count("pk", filter=Q(status="refunded")),
-    )
-    minutes = StreamMinute.objects.filter(stream=stream)
-    latest = minutes.order_by("-minute").values("online").first()
-    peaks = minutes.aggregate(
-        peak=Coalesce(Max("online_peak"), 0), entered=Coalesce(Max("entered_total"), 0)
-    )
-    entered, gmv, paid = peaks["entered"], orders["gmv"], orders["paid"]
-    cent = Decimal("0.01")
-    return Tiles(
-        gmv=gmv.quantize(cent),
-        gmv_placed=orders["placed"].quantize(cent),
-        orders=paid,
-        items=orders["items"],
-        refunds=orders["refunds"],
-        online=latest["online"] if latest else 0,
-        online_peak=peaks["peak"],
-        entered=entered,
-        conversion=(Decimal(paid) / entered).quantize(Decimal("0.0001")) if entered else None,
-        gpm=(gmv * 1000 / entered).quantize(cent) if entered else None,
-        average_order=(gmv / paid).quantize(cent) if paid else None,
-        currency=stream.channel.currency,
-    )
+    return _tiles(stream, _order_sums(stream), _minute_sums(stream))
 
 
 @dataclass(frozen=True)
@@ -692,29 +670,107 @@ class Trend:
 
 
 def stream_trends(
-    stream: Stream, *, now: datetime, minutes: int = 5, threshold: Decimal = Decimal("0.3")
+    stream: Stream,
+    *,
+    now: datetime,
+    minutes: int = TREND_MINUTES,
+    threshold: Decimal = TREND_THRESHOLD,
 ) -> list[Trend]:
-    recent_from, before_from = (
-        now - timedelta(minutes=minutes),
-        now - timedelta(minutes=2 * minutes),
+    return _trends(
+        _order_sums(stream, now=now, minutes=minutes),
+        _minute_sums(stream, now=now, minutes=minutes),
+        threshold,
     )
-    paid = StreamOrder.objects.filter(stream=stream, status="paid")
-    gmv_recent = paid.filter(paid_at__gt=recent_from, paid_at__lte=now).aggregate(
-        v=Coalesce(Sum("amount"), Decimal(0))
-    )["v"]
-    gmv_before = paid.filter(paid_at__gt=before_from, paid_at__lte=recent_from).aggregate(
-        v=Coalesce(Sum("amount"), Decimal(0))
-    )["v"]
-    viewers = StreamMinute.objects.filter(stream=stream)
-    online_recent = viewers.filter(minute__gt=recent_from, minute__lte=now).aggregate(
-        v=Coalesce(Avg("online"), 0.0)
-    )["v"]
-    online_before = viewers.filter(minute__gt=before_from, minute__lte=recent_from).aggregate(
-        v=Coalesce(Avg("online"), 0.0)
-    )["v"]
+
+
+def _windows(now: datetime, minutes: int) -> tuple[datetime, datetime]:
+    """Where the recent window and the one before it start (both end at the next's start)."""
+    return now - timedelta(minutes=minutes), now - timedelta(minutes=2 * minutes)
+
+
+def _order_sums(stream: Stream, *, now: datetime | None = None, minutes: int = 0) -> dict:
+    """The stream's order totals in one aggregate; with `now`, also paid GMV in the recent
+    window and the one before it."""
+    windows = {}
+    if now is not None:
+        recent_from, before_from = _windows(now, minutes)
+        paid = Q(status="paid")
+        windows = {
+            "gmv_recent": Coalesce(
+                Sum("amount", filter=paid & Q(paid_at__gt=recent_from, paid_at__lte=now)),
+                Decimal(0),
+            ),
+            "gmv_before": Coalesce(
+                Sum("amount", filter=paid & Q(paid_at__gt=before_from, paid_at__lte=recent_from)),
+                Decimal(0),
+            ),
+        }
+    return StreamOrder.objects.filter(stream=stream).aggregate(
+        gmv=Coalesce(Sum("amount", filter=Q(status="paid")), Decimal(0)),
+        placed=Coalesce(Sum("amount"), Decimal(0)),
+        paid=Count("pk", filter=Q(status="paid")),
+        items=Coalesce(Sum("quantity", filter=Q(status="paid")), 0),
+        refunds=Count("pk", filter=Q(status="refunded")),
+        **windows,
+    )
+
+
+def _minute_sums(stream: Stream, *, now: datetime | None = None, minutes: int = 0) -> dict:
+    """The stream's viewer figures (latest online, peak, entered) in one aggregate; with
+    `now`, also the average online in the recent window and the one before it."""
+    rows = StreamMinute.objects.filter(stream=stream)
+    windows = {}
+    if now is not None:
+        recent_from, before_from = _windows(now, minutes)
+        windows = {
+            "online_recent": Coalesce(
+                Avg("online", filter=Q(minute__gt=recent_from, minute__lte=now)), 0.0
+            ),
+            "online_before": Coalesce(
+                Avg("online", filter=Q(minute__gt=before_from, minute__lte=recent_from)), 0.0
+            ),
+        }
+    return rows.aggregate(
+        # The newest minute's, as a scalar subquery the aggregate carries along.
+        latest_online=Max(
+            Subquery(
+                StreamMinute.objects.filter(stream=stream).order_by("-minute").values("online")[:1]
+            )
+        ),
+        peak=Coalesce(Max("online_peak"), 0),
+        entered=Coalesce(Max("entered_total"), 0),
+        **windows,
+    )
+
+
+def _tiles(stream: Stream, orders: dict, viewers: dict) -> Tiles:
+    entered, gmv, paid = viewers["entered"], orders["gmv"], orders["paid"]
+    cent = Decimal("0.01")
+    return Tiles(
+        gmv=gmv.quantize(cent),
+        gmv_placed=orders["placed"].quantize(cent),
+        orders=paid,
+        items=orders["items"],
+        refunds=orders["refunds"],
+        online=viewers["latest_online"] or 0,
+        online_peak=viewers["peak"],
+        entered=entered,
+        conversion=(Decimal(paid) / entered).quantize(Decimal("0.0001")) if entered else None,
+        gpm=(gmv * 1000 / entered).quantize(cent) if entered else None,
+        average_order=(gmv / paid).quantize(cent) if paid else None,
+        currency=stream.channel.currency,
+    )
+
+
+def _trends(orders: dict, viewers: dict, threshold: Decimal) -> list[Trend]:
     return [
-        _trend("gmv", Decimal(gmv_recent), Decimal(gmv_before), threshold),
-        _trend("online", Decimal(str(online_recent)), Decimal(str(online_before)), threshold),
+        _trend("gmv", Decimal(orders["gmv_recent"]), Decimal(orders["gmv_before"]), threshold),
+        _trend(
+            "online",
+            Decimal(str(viewers["online_recent"])),
+            Decimal(str(viewers["online_before"])),
+            threshold,
+        ),
     ]
 
 
@@ -743,9 +799,12 @@ def _json_value(value):
 
 
 def live_metrics(stream: Stream, *, now: datetime) -> dict:
-    """The tiles, their rolling-window alerts and the current minute's trend point."""
-    tiles = stream_tiles(stream)
-    trends = {trend.metric: trend for trend in stream_trends(stream, now=now)}
+    """The tiles, their rolling-window alerts and the current minute's trend point: two
+    aggregates (orders, viewer minutes), for it is computed under the stream's log head."""
+    orders = _order_sums(stream, now=now, minutes=TREND_MINUTES)
+    viewers = _minute_sums(stream, now=now, minutes=TREND_MINUTES)
+    tiles = _tiles(stream, orders, viewers)
+    trends = {trend.metric: trend for trend in _trends(orders, viewers, TREND_THRESHOLD)}
     return {
         "tiles": {k: _json_value(v) for k, v in dataclasses.asdict(tiles).items()},
         "alerts": {metric: trend.alert for metric, trend in trends.items()},
