@@ -115,10 +115,12 @@ def deferred() -> Iterator[None]:
 
 
 def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
-    at = timezone.now()
+    # Events are stamped once the head is locked, so a later id never has an earlier time
+    # (retention prunes by time: it must never drop an event and keep the one before it).
     if any(callable(event.data) for event in events):
         # Data that must see the log's head locked: take the lock first, then compute.
         first_seq = _allocate(stream_id, len(events))
+        at = timezone.now()
         datas = [event.data() if callable(event.data) else event.data for event in events]
         StreamEvent.objects.bulk_create(
             StreamEvent(
@@ -128,7 +130,7 @@ def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
         )
     else:
         datas = [event.data for event in events]
-        first_seq = _allocate_and_insert(stream_id, events, at)
+        first_seq, at = _allocate_and_insert(stream_id, events)
     payloads = [
         event_payload(
             stream_id=stream_id, seq=first_seq + i, type=e.type, op=e.op, at=at, data=data
@@ -154,31 +156,33 @@ def _allocate(stream_id: int, count: int) -> int:
     return last_seq - count + 1
 
 
-def _allocate_and_insert(stream_id: int, events: Sequence[NewEvent], at: datetime) -> int:
+def _allocate_and_insert(stream_id: int, events: Sequence[NewEvent]) -> tuple[int, datetime]:
     """`_allocate` and the rows' insert in one statement (one round trip while the head is
-    locked, instead of two); returns the first id."""
+    locked, instead of two); returns the first id and the time the events were stamped
+    with, read from the clock once the head row is locked."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH head AS ({_HEAD_BUMP})
+            WITH head AS ({_HEAD_BUMP}),
+            stamp AS (SELECT last_seq, clock_timestamp() AS at FROM head)
             INSERT INTO {StreamEvent._meta.db_table} (stream_id, seq, type, op, at, data)
-            SELECT %s, head.last_seq - %s + e.n, e.type, e.op, %s, e.data::jsonb
-            FROM head, unnest(%s::text[], %s::text[], %s::text[])
+            SELECT %s, stamp.last_seq - %s + e.n, e.type, e.op, stamp.at, e.data::jsonb
+            FROM stamp, unnest(%s::text[], %s::text[], %s::text[])
                 WITH ORDINALITY AS e(type, op, data, n)
-            RETURNING seq
+            RETURNING seq, at
             """,
             [
                 stream_id,
                 len(events),
                 stream_id,
                 len(events),
-                at,
                 [event.type for event in events],
                 [event.op for event in events],
                 [json.dumps(event.data) for event in events],
             ],
         )
-        return min(seq for (seq,) in cursor.fetchall())
+        first_seq, at = min(cursor.fetchall())
+    return first_seq, at
 
 
 def read_after(stream_id: int, after: int, *, limit: int) -> list[dict[str, Any]]:

@@ -158,3 +158,42 @@ def test_a_nested_deferred_block_that_fails_writes_nothing_of_its_own():
 def test_deferred_appends_need_the_services_transaction():
     with pytest.raises(RuntimeError, match="inside the service's transaction"), eventlog.deferred():
         pass
+
+
+def test_an_event_is_stamped_after_it_waited_for_the_head_not_before():
+    """A later id never carries an earlier time: retention prunes by time and must never
+    drop an event while keeping the one before it."""
+    from django.db import connections
+    from django.utils import timezone
+
+    from tests.conftest import wait_until
+
+    stream = StreamFactory()
+    written: dict = {}
+
+    def second_writer() -> None:
+        try:
+            written["payload"] = _append(stream.pk, 1, "second")[0]
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        _append(stream.pk, 1, "first")  # holds the head row until this block commits
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        with connection.cursor() as cursor:
+
+            def second_waits() -> bool:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                return cursor.fetchone()[0] > 0
+
+            wait_until(second_waits)
+        released = timezone.now()
+    writer.join()
+
+    stored = StreamEvent.objects.get(stream=stream, seq=2)
+    assert stored.at >= released
+    assert written["payload"]["at"] == stored.at.isoformat()
