@@ -128,6 +128,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A new worker process loads the Chinese segmenter's dictionary before it takes tasks
+# (support/tasks.py): give it longer than Celery's 4 s to say it is up.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 30
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {

@@ -117,7 +117,9 @@ class QueueApi(SupportApi, APIView):
         responses={200: QueueSerializer} | ERRORS,
         summary="A stream's question groups, most pressing first, with the log's head",
         description="Open groups unless `status` says otherwise; then follow the stream's "
-        'websocket from `head`: every change is a "question" event carrying the whole group.',
+        'websocket from `head`: every change is a "question" event carrying the whole group, '
+        'except the deadline sweep\'s flags: one "sla" event per sweep naming the groups '
+        "(`warned`, `breached`: lists of group ids).",
     )
     def get(self, request: Request, pk: int) -> Response:
         stream = _stream(request, pk)
