@@ -1,7 +1,7 @@
 """Replay: a rule set over a past stream's recorded metrics, minute by minute, with the
 budget moving and cool-downs, caps and quotas simulated, next to what was actually done."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -43,8 +43,13 @@ def recorded(campaign, minutes: int, *, gmv_per_minute, spend_per_minute=Decimal
     return start
 
 
+# Noon in the channels' time zone (Asia/Shanghai) on a past day: a replayed stream must not
+# cross midnight there, where the account's daily change quota starts over.
+PAST_NOON = datetime(2026, 11, 2, 4, 0, tzinfo=UTC)
+
+
 def past_campaign(**fields):
-    stream = StreamFactory(status="ended")
+    stream = StreamFactory(status="ended", planned_start=PAST_NOON)
     return CampaignFactory(stream=stream, account__channel=stream.channel, **fields)
 
 
