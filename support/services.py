@@ -194,18 +194,20 @@ def _questions_group(stream: Stream, asked: list[_Asked], rules: _Rules) -> None
 
 def _candidates(stream: Stream, categories: list[str]) -> list[tuple]:
     """(id, category, link number, signature) of the most recently asked open groups of each
-    category, CANDIDATES_PER_CATEGORY each, in one index walk per category."""
+    category, CANDIDATES_PER_CATEGORY each, in one index walk per category; categories in
+    the order given, the most recent first within each (the order the index is filled in)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT recent.id, c.category, recent.link_number, recent.signature
-            FROM unnest(%s::text[]) AS c(category)
+            FROM unnest(%s::text[]) WITH ORDINALITY AS c(category, n)
             CROSS JOIN LATERAL (
-                SELECT id, link_number, signature FROM {_GROUPS}
+                SELECT id, link_number, signature, last_asked_at FROM {_GROUPS}
                 WHERE stream_id = %s AND category = c.category AND status = 'open'
                   AND merged_into_id IS NULL
                 ORDER BY last_asked_at DESC, id DESC LIMIT %s
             ) AS recent
+            ORDER BY c.n, recent.last_asked_at DESC, recent.id DESC
             """,
             [categories, stream.pk, grouping.CANDIDATES_PER_CATEGORY],
         )
