@@ -21,14 +21,15 @@ import time
 
 import uvloop
 
-from .screens import CONNECT_CONCURRENCY, ScreenClient
+from .screens import CONNECT_CONCURRENCY, ScreenClient, once_per_frame
 
 
 class Screen(ScreenClient):
-    def __init__(self, url: str, token: str, origin: str, after: int, *, tag_base: int):
+    def __init__(self, url: str, token: str, origin: str, after: int, *, analysed):
         self.url, self.token, self.origin = url, token, origin
         self.last = after
-        self.tag_base = tag_base
+        # One parse per frame for all the process's screens (bench.screens.once_per_frame).
+        self.analysed = analysed
         self.subscribed = asyncio.get_running_loop().create_future()
         self.tiles: list[tuple[int, float]] = []
         self.cues: list[tuple[str, float, str]] = []
@@ -42,7 +43,7 @@ class Screen(ScreenClient):
                 if not self.subscribed.done() and json.loads(message)["frame"] == "pong":
                     self.subscribed.set_result(None)
                 continue
-            for seq, tag, note, logged in _analysed(message, self.tag_base):
+            for seq, tag, note, logged in self.analysed(message):
                 if seq <= self.last:
                     continue
                 self.missing += seq - self.last - 1
@@ -53,37 +54,24 @@ class Screen(ScreenClient):
                     self.cues.append((note, arrived, logged))
 
 
-FRAMES_KEPT = 1000
-_frames: dict[str, list[tuple[int, int | None, str | None, str]]] = {}
-
-
-def _analysed(message: str, tag_base: int) -> list[tuple[int, int | None, str | None, str]]:
-    """A frame's events as (id, tiles tag or None, GO cue note or None, logged at).
-
-    Parsed once per process: the server sends the same frame to every screen that is caught
-    up, and 200 parses of it here would only take CPU from the server under test (a real
-    screen parses on its own machine).
-    """
-    found = _frames.get(message)
-    if found is None:
-        if len(_frames) > FRAMES_KEPT:
-            _frames.clear()
-        found = []
-        for event in json.loads(message)["events"]:
-            tag = note = None
-            if event["type"] == "metrics":
-                online = event["data"]["tiles"]["online"]
-                tag = online - tag_base if online >= tag_base else None
-            elif event["type"] == "cue" and event["op"] == "go":
-                note = event["data"]["note"]
-            found.append((event["id"], tag, note, event["at"]))
-        _frames[message] = found
+def _analyse(message: str, tag_base: int) -> list[tuple[int, int | None, str | None, str]]:
+    """A frame's events as (id, tiles tag or None, GO cue note or None, logged at)."""
+    found = []
+    for event in json.loads(message)["events"]:
+        tag = note = None
+        if event["type"] == "metrics":
+            online = event["data"]["tiles"]["online"]
+            tag = online - tag_base if online >= tag_base else None
+        elif event["type"] == "cue" and event["op"] == "go":
+            note = event["data"]["note"]
+        found.append((event["id"], tag, note, event["at"]))
     return found
 
 
 async def main(args) -> int:
+    analysed = once_per_frame(lambda message: _analyse(message, args.tag_base))
     screens = [
-        Screen(args.url, args.token, args.origin, args.after, tag_base=args.tag_base)
+        Screen(args.url, args.token, args.origin, args.after, analysed=analysed)
         for _ in range(args.clients)
     ]
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)

@@ -27,9 +27,8 @@ from datetime import datetime
 
 import uvloop
 
-from .screens import CONNECT_CONCURRENCY, ScreenClient
+from .screens import CONNECT_CONCURRENCY, ScreenClient, once_per_frame
 
-FRAMES_KEPT = 256
 # Marker questions: a height and a weight no other comment asks about. The triage reads
 # both as measures, and questions with different measures never fold into one group, so
 # each marker starts its own group and that group's text is the marker's.
@@ -93,33 +92,25 @@ class Shared:
     def __init__(self) -> None:
         self.logged: dict[int, float] = {}
         self.progress = asyncio.Event()
-        self.frames: dict[str, tuple[list[int], list[tuple[int, int, str]]]] = {}
-
-    def analyse(self, message: str) -> tuple[list[int], list[tuple[int, int, str]]]:
-        """A frame's event ids, and its marker groups' events as (id, batch, at).
-
-        Parsed once per process: the server sends the same frame to every screen that is
-        caught up, and 200 parses of it here would only take CPU from the server under
-        test (a real agent's browser parses on its own machine).
-        """
-        found = self.frames.get(message)
-        if found is None:
-            if len(self.frames) > FRAMES_KEPT:
-                self.frames.clear()
-            events = json.loads(message)["events"]
-            markers = []
-            for event in events:
-                if event["type"] == "question":
-                    batch = marker_batch(event["data"].get("text", ""))
-                    if batch is not None:
-                        markers.append((event["id"], batch, event["at"]))
-            found = self.frames[message] = ([event["id"] for event in events], markers)
-        return found
+        # Once per frame for all the process's screens (bench.screens.once_per_frame).
+        self.analyse = once_per_frame(_analyse)
 
     def saw(self, batch: int, at: str) -> None:
         if batch not in self.logged:
             self.logged[batch] = datetime.fromisoformat(at).timestamp()
         self.progress.set()
+
+
+def _analyse(message: str) -> tuple[list[int], list[tuple[int, int, str]]]:
+    """A frame's event ids, and its marker groups' events as (id, batch, at)."""
+    events = json.loads(message)["events"]
+    markers = []
+    for event in events:
+        if event["type"] == "question":
+            batch = marker_batch(event["data"].get("text", ""))
+            if batch is not None:
+                markers.append((event["id"], batch, event["at"]))
+    return [event["id"] for event in events], markers
 
 
 async def main(args) -> int:
