@@ -10,6 +10,7 @@
 // Every action goes over HTTP with the version of the card the person saw. A refusal shows
 // the server's own words on the card; a 409 replaces the card with the one the server sends
 // (`current`); an amount being edited stays in its field whatever arrives meanwhile.
+import { request } from "../../js/api.js";
 import { EventSocket } from "../../js/event-socket.js";
 
 const page = JSON.parse(document.getElementById("buyer-data").textContent);
@@ -123,32 +124,10 @@ function url(name, id) {
 
 // Calls the REST API with the session's CSRF token. Never throws: `ok`, the HTTP status and
 // the body (the server's `detail`, `code` and, on a conflict, `current`).
-async function api(method, address, body) {
-  let response;
-  try {
-    response = await fetch(address, {
-      method,
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: {
-        Accept: "application/json",
-        ...(method === "GET" ? {} : {
-          "Content-Type": "application/json", "X-CSRFToken": page.csrfToken,
-        }),
-      },
-      body: method === "GET" ? undefined : JSON.stringify(body ?? {}),
-    });
-  } catch {
-    return { ok: false, status: 0, data: { detail: labels.networkError, code: "network" } };
-  }
-  let data = {};
-  try {
-    data = await response.json();
-  } catch {
-    data = {};
-  }
-  if (!response.ok && !data.detail) data = { ...data, detail: `HTTP ${response.status}` };
-  return { ok: response.ok, status: response.status, data };
+function api(method, address, body) {
+  return request(method, address, body, {
+    csrfToken: page.csrfToken, networkError: labels.networkError,
+  });
 }
 
 function say(text, kind = "info") {

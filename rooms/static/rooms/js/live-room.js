@@ -1,6 +1,7 @@
 // What the operator console (console.js) and the crew's follow screens (follow.js) share:
 // the page's data, the show state kept current from the event log, the clock display, and
 // the calls to the REST API.
+import { request } from "../../js/api.js";
 import { EventSocket } from "../../js/event-socket.js";
 import { applyShowEvent, clockOffset, formatDrift, formatSeconds, timing } from "./show-clock.js";
 
@@ -108,35 +109,11 @@ export class LiveState {
   }
 }
 
-// Calls the REST API with the session and its CSRF token. Never throws: the answer says
-// `ok`, the HTTP status and the body (`detail`, `code` and any `fields` on an error).
-export async function api(page, url, body, { keepalive = false } = {}) {
-  let response;
-  try {
-    response = await fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      keepalive,
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        "X-CSRFToken": page.csrfToken,
-      },
-      body: JSON.stringify(body),
-    });
-  } catch {
-    return { ok: false, status: 0, data: { detail: page.labels.networkError, code: "network" } };
-  }
-  let data = {};
-  if (response.status !== 204) {
-    try {
-      data = await response.json();
-    } catch {
-      data = {};
-    }
-  }
-  if (!response.ok && !data.detail) data = { ...data, detail: `HTTP ${response.status}` };
-  return { ok: response.ok, status: response.status, data };
+// POSTs to the REST API as the page's person (see js/api.js).
+export function api(page, url, body, { keepalive = false } = {}) {
+  return request("POST", url, body, {
+    csrfToken: page.csrfToken, networkError: page.labels.networkError, keepalive,
+  });
 }
 
 export async function fetchSnapshot(page, { panelsOnly = false } = {}) {

@@ -16,6 +16,7 @@
 // shows the queue as it is. Until then an agent back from a dropped connection cannot reply
 // to a group someone else answered meanwhile; and if a reply still crosses another (409
 // `conflict`), the screen shows the group as it now stands and the draft stays.
+import { request } from "../../js/api.js";
 import { EventSocket } from "../../js/event-socket.js";
 import { clockOffset, formatSeconds } from "../../rooms/js/show-clock.js";
 
@@ -115,31 +116,10 @@ function groupUrl(name, id) {
 
 // Calls the REST API with the session's CSRF token. Never throws: `ok`, the HTTP status and
 // the body (the server's `detail`, `code` and, on a conflict, `current`).
-async function api(method, url, body) {
-  let response;
-  try {
-    response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: {
-        Accept: "application/json",
-        ...(method === "GET" ? {} : {
-          "Content-Type": "application/json", "X-CSRFToken": page.csrfToken,
-        }),
-      },
-      body: method === "GET" ? undefined : JSON.stringify(body ?? {}),
-    });
-  } catch {
-    return { ok: false, status: 0, data: { detail: labels.networkError, code: "network" } };
-  }
-  let data = {};
-  try {
-    data = await response.json();
-  } catch {
-    data = {};
-  }
-  if (!response.ok && !data.detail) data = { ...data, detail: `HTTP ${response.status}` };
-  return { ok: response.ok, status: response.status, data };
+function api(method, url, body) {
+  return request(method, url, body, {
+    csrfToken: page.csrfToken, networkError: labels.networkError,
+  });
 }
 
 // An action's call: a refusal shows the server's words, and a conflict's group as it stands.
