@@ -105,6 +105,12 @@ class QuestionGroup(models.Model):
                 condition=models.Q(claimed_by__isnull=False),
                 name="claimed_group_lease",
             ),
+            # What an agent holds: counted against their capacity on every claim.
+            models.Index(
+                fields=["claimed_by", "claim_expires_at"],
+                condition=models.Q(status="open", claimed_by__isnull=False),
+                name="claims_held",
+            ),
             # The SLA sweep's range: open groups not yet past their deadline's alert, so
             # groups breached long ago are not read again on every sweep.
             models.Index(

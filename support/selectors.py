@@ -1,6 +1,5 @@
 """Reads of the support queue, scoped to what the requester may see."""
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -194,37 +193,37 @@ ASKERS_SHOWN = 20
 ASKERS_WINDOW = 10
 
 
+def askers_sql(group_id: str) -> str:
+    """SQL for an array of the newest askers' names of the group whose id is the SQL
+    expression `group_id`: one name per viewer, newest first, at most ASKERS_SHOWN.
+
+    Only the group's latest questions are read (an index walk), however large it grows: a
+    hot group has tens of thousands of questions and is read on every change.
+    """
+    return f"""ARRAY(
+        SELECT user_name FROM (
+            SELECT DISTINCT ON (user_id) user_id, user_name, asked_at AS newest
+            FROM (
+                SELECT user_id, user_name, asked_at FROM {Question._meta.db_table}
+                WHERE group_id = {group_id}
+                ORDER BY asked_at DESC LIMIT {ASKERS_SHOWN * ASKERS_WINDOW:d}
+            ) latest
+            ORDER BY user_id, asked_at DESC
+        ) per_viewer
+        ORDER BY newest DESC, user_id LIMIT {ASKERS_SHOWN:d}
+    )"""
+
+
 def askers_by_group(group_ids: Sequence[int]) -> dict[int, list[str]]:
-    """The newest askers' names of each group (one name per viewer), in one query."""
+    """The newest askers' names of each group (`askers_sql`), in one query."""
     if not group_ids:
         return {}
-    questions = Question._meta.db_table
-    # Only each group's latest questions are read (an index walk), however large it grows:
-    # a hot group has tens of thousands of questions and is read on every change.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            SELECT g.id, named.user_name
-            FROM unnest(%s::bigint[]) AS g(id)
-            CROSS JOIN LATERAL (
-                SELECT user_id, user_name, newest FROM (
-                    SELECT DISTINCT ON (user_id) user_id, user_name, asked_at AS newest
-                    FROM (
-                        SELECT user_id, user_name, asked_at FROM {questions}
-                        WHERE group_id = g.id ORDER BY asked_at DESC LIMIT %s
-                    ) latest
-                    ORDER BY user_id, asked_at DESC
-                ) per_viewer
-                ORDER BY newest DESC, user_id LIMIT %s
-            ) named
-            ORDER BY g.id, named.newest DESC, named.user_id
-            """,
-            [list(group_ids), ASKERS_SHOWN * ASKERS_WINDOW, ASKERS_SHOWN],
+            f"SELECT g.id, {askers_sql('g.id')} FROM unnest(%s::bigint[]) AS g(id)",
+            [list(group_ids)],
         )
-        found: dict[int, list[str]] = defaultdict(list)
-        for group_id, name in cursor.fetchall():
-            found[group_id].append(name)
-    return found
+        return dict(cursor.fetchall())
 
 
 def groups_data(groups: Sequence[QuestionGroup]) -> list[dict]:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from itertools import groupby
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
@@ -14,16 +15,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from rooms import eventlog
+from rooms import eventlog, prepared
 from rooms.models import (
     Channel,
+    CrewAssignment,
+    CrewRole,
     IngestEvent,
     Stream,
     User,
 )
 
 from . import grouping, lock_objects, platforms, triage
-from .events import comments_received, groups_changed, sla_flagged
+from .events import comments_received, group_data, groups_changed, sla_flagged
 from .models import (
     Agent,
     AgentStatus,
@@ -37,7 +40,7 @@ from .models import (
     SupportPolicy,
 )
 from .replies import MAX_REPLY_CHARS, REPLY_VARIABLES, reply_fill, reply_values, variables_unknown
-from .selectors import CLAIM_LEASE, QUEUE_ORDER, groups_data, queue_priority
+from .selectors import CLAIM_LEASE, QUEUE_ORDER, askers_sql, groups_data, queue_priority
 
 logger = logging.getLogger(__name__)
 
@@ -585,6 +588,137 @@ def _take(group_id: int, actor: User, *, now: datetime, seen_version: int | None
     )
 
 
+# The fast path. Under contention most claims are refused, and an agent who lost a race
+# clicks the next group at once, so a claim is kept to two statements with nothing
+# composed in Python: one reads the group, the agent's capacity (locking the agent's row)
+# and whether they are crewed as the stream's CS agent; one takes the group. It serves
+# the common case, a CS agent crewed on the stream (whom support/rules.py lets work the
+# queue), and hands anything else to the full path, in the same transaction, which
+# checks everything again and says what is wrong.
+
+_USERS = User._meta.db_table
+_GROUP_FIELDS = [field.attname for field in QuestionGroup._meta.concrete_fields]
+_GROUP_COLUMNS = ", ".join(f"g.{field.column}" for field in QuestionGroup._meta.concrete_fields)
+
+_CLAIM_LOOK = f"""
+    WITH me AS (
+        SELECT capacity FROM {Agent._meta.db_table}
+        WHERE user_id = %(actor)s AND status = %(online)s
+        FOR UPDATE
+    )
+    SELECT {_GROUP_COLUMNS},
+           holder.username, holder.display_name, answerer.username, answerer.display_name,
+           {askers_sql("g.id")},
+           EXISTS (
+               SELECT 1 FROM {CrewAssignment._meta.db_table}
+               WHERE stream_id = g.stream_id AND person_id = %(actor)s AND role = %(cs_agent)s
+           ),
+           (SELECT capacity FROM me)
+    FROM {_GROUPS} AS g
+    LEFT JOIN {_USERS} AS holder ON holder.id = g.claimed_by_id
+    LEFT JOIN {_USERS} AS answerer ON answerer.id = g.answered_by_id
+    WHERE g.id = %(group)s
+"""
+
+# `_take`, counting the agent's claims as `_claiming_agent` does. The agent's row was
+# locked by the statement before, so this one's snapshot holds all their other claims.
+_CLAIM_TAKE = f"""
+    UPDATE {_GROUPS} AS g
+    SET claimed_by_id = %(actor)s, claim_expires_at = %(until)s, version = g.version + 1
+    WHERE g.id = %(group)s AND g.status = 'open' AND g.merged_into_id IS NULL
+      AND (g.claimed_by_id IS NULL OR g.claim_expires_at < %(now)s)
+      AND (%(seen)s::integer IS NULL OR g.version = %(seen)s::integer)
+      AND (
+          SELECT count(*) FROM {_GROUPS}
+          WHERE claimed_by_id = %(actor)s AND status = 'open' AND claim_expires_at >= %(now)s
+      ) < %(capacity)s
+    RETURNING {_GROUP_COLUMNS}, {askers_sql("g.id")}
+"""
+
+
+def _user_named(user_id: int | None, username: str, display_name: str) -> User | None:
+    """A user loaded with only what their name needs (`str(user)`)."""
+    if user_id is None:
+        return None
+    return User.from_db(
+        connection.alias, ["id", "username", "display_name"], [user_id, username, display_name]
+    )
+
+
+def _group_from_row(row: Sequence) -> QuestionGroup:
+    return QuestionGroup.from_db(connection.alias, _GROUP_FIELDS, row[: len(_GROUP_FIELDS)])
+
+
+def _claim_look(
+    actor: User, group_id: int
+) -> tuple[QuestionGroup | None, list[str], bool, int | None]:
+    """`_CLAIM_LOOK`: the group with its holder's and answerer's names, its askers, whether
+    the actor is crewed as the stream's CS agent, and their capacity if they are online."""
+    rows = prepared.execute(
+        _CLAIM_LOOK,
+        {
+            "actor": actor.pk,
+            "group": group_id,
+            "online": AgentStatus.ONLINE,
+            "cs_agent": CrewRole.CS_AGENT,
+        },
+    )
+    if not rows:
+        return None, [], False, None
+    [row] = rows
+    n = len(_GROUP_FIELDS)
+    group = _group_from_row(row)
+    group.claimed_by = _user_named(group.claimed_by_id, *row[n : n + 2])
+    group.answered_by = _user_named(group.answered_by_id, *row[n + 2 : n + 4])
+    return group, row[n + 4], row[n + 5], row[n + 6]
+
+
+def _claim_fast(
+    actor: User, group_id: int, *, now: datetime, seen_version: int | None
+) -> QuestionGroup | GroupConflict | None:
+    """The claim as a crewed CS agent makes it: the group claimed, or the refusal to raise
+    once the transaction is over, or None when the full path must decide (someone else,
+    not online, at capacity)."""
+    if not actor.is_active:
+        return None
+    current, askers, crewed, capacity = _claim_look(actor, group_id)
+    if current is None or not crewed:
+        return None
+    if _holds(current, actor, now):
+        return current
+    if _claimable(current, now, seen_version) and capacity is not None:
+        rows = prepared.execute(
+            _CLAIM_TAKE,
+            {
+                "actor": actor.pk,
+                "group": group_id,
+                "now": now,
+                "until": now + CLAIM_LEASE,
+                "seen": seen_version,
+                "capacity": capacity,
+            },
+        )
+        if rows:
+            [row] = rows
+            claimed = _group_from_row(row)
+            claimed.claimed_by = actor
+            claimed.answered_by = current.answered_by
+            groups_changed(
+                stream_id=claimed.stream_id,
+                op="claimed",
+                groups=[group_data(claimed, askers=row[len(_GROUP_FIELDS)])],
+            )
+            return claimed
+        # Another agent took it between the two statements (the UPDATE waited for their
+        # commit), or this agent is at capacity: read it again to tell which.
+        current, askers, _, _ = _claim_look(actor, group_id)
+    if current is not None and not _claimable(current, now, seen_version):
+        return GroupConflict(
+            _refusal(current, actor, now=now), current=group_data(current, askers=askers)
+        )
+    return None
+
+
 def group_claim(
     *,
     actor: User,
@@ -598,26 +732,36 @@ def group_claim(
     it was answered, escalated or merged, or — with `seen_version` — it changed since the
     agent's screen showed it.
     """
-    _allowed(actor, "support.work_queue", group.stream)
     now = now or timezone.now()
     with transaction.atomic():
+        outcome = _claim_fast(actor, group.pk, now=now, seen_version=seen_version)
+        if outcome is None:
+            outcome = _claim_full(actor, group, now=now, seen_version=seen_version)
+    # A refusal wrote nothing: the transaction commits and the refusal is raised after it
+    # (a rollback would also cost the connection its prepared statements).
+    if isinstance(outcome, GroupConflict):
+        raise outcome
+    return outcome
+
+
+def _claim_full(
+    actor: User, group: QuestionGroup, *, now: datetime, seen_version: int | None
+) -> QuestionGroup | GroupConflict:
+    _allowed(actor, "support.work_queue", group.stream)
+    current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(pk=group.pk)
+    if _holds(current, actor, now):
+        return current
+    if not _claimable(current, now, seen_version):
+        # Already taken, answered or changed when read: refused without locking or
+        # counting anything. A group that looks free is decided by the conditional UPDATE.
+        return GroupConflict(_refusal(current, actor, now=now), current=_data(current))
+    _claiming_agent(actor, now=now)
+    taken = _take(group.pk, actor, now=now, seen_version=seen_version)
+    if not taken:
         current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(pk=group.pk)
-        if _holds(current, actor, now):
-            return current
-        if not _claimable(current, now, seen_version):
-            # Already taken, answered or changed when read: refused without locking or
-            # counting anything (under contention most attempts end here). A group that
-            # looks free is decided by the conditional UPDATE below.
-            raise GroupConflict(_refusal(current, actor, now=now), current=_data(current))
-        _claiming_agent(actor, now=now)
-        taken = _take(group.pk, actor, now=now, seen_version=seen_version)
-        if not taken:
-            current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(
-                pk=group.pk
-            )
-            raise GroupConflict(_refusal(current, actor, now=now), current=_data(current))
-        claimed = _groups(taken)
-        _publish("claimed", claimed)
+        return GroupConflict(_refusal(current, actor, now=now), current=_data(current))
+    claimed = _groups(taken)
+    _publish("claimed", claimed)
     return claimed[0]
 
 
@@ -736,12 +880,16 @@ def reply_compose(
 ) -> str:
     """The reply an agent sends: the canned replies they stacked, in the order they chose
     them, filled from live data, then their own words."""
-    canned = {
-        reply.pk: reply
-        for reply in CannedReply.objects.filter(
-            channel_id=group.stream.channel_id, pk__in=canned_reply_ids
-        )
-    }
+    canned = (
+        {
+            reply.pk: reply
+            for reply in CannedReply.objects.filter(
+                channel_id=group.stream.channel_id, pk__in=canned_reply_ids
+            )
+        }
+        if canned_reply_ids
+        else {}
+    )
     if len(canned) != len(set(canned_reply_ids)):
         raise ValidationError({"canned_replies": _("A canned reply is not one of this channel's.")})
     values = reply_values(group) if canned else {}
@@ -775,6 +923,62 @@ def _locked_group(group: QuestionGroup) -> QuestionGroup:
     )
 
 
+# Answering, like claiming, locks the group with one statement that also says whether the
+# agent is crewed as the stream's CS agent (anyone else goes through `_allowed`), and writes
+# the answer and its outbox row with another.
+
+_ANSWER_LOCK = f"""
+    SELECT {_GROUP_COLUMNS},
+           EXISTS (
+               SELECT 1 FROM {CrewAssignment._meta.db_table}
+               WHERE stream_id = g.stream_id AND person_id = %(actor)s AND role = %(cs_agent)s
+           )
+    FROM {_GROUPS} AS g WHERE g.id = %(group)s
+    FOR NO KEY UPDATE
+"""
+
+_ANSWER_WRITE = f"""
+    WITH answered AS (
+        UPDATE {_GROUPS} AS g
+        SET status = %(answered)s, answered_by_id = %(actor)s, answered_at = %(now)s,
+            reply = %(reply)s, claimed_by_id = NULL, claim_expires_at = NULL,
+            version = %(version)s
+        WHERE g.id = %(group)s
+        RETURNING {_GROUP_COLUMNS}
+    ),
+    outbox AS (
+        INSERT INTO {ReplyOutbox._meta.db_table} (
+            group_id, stream_id, idempotency_key, text, to_users, status, attempts,
+            next_attempt_at, platform_message_id, last_error, created_at
+        )
+        SELECT id, stream_id, %(key)s, %(reply)s,
+               to_jsonb(ARRAY(
+                   SELECT DISTINCT user_id FROM {Question._meta.db_table}
+                   WHERE group_id = %(group)s ORDER BY user_id
+               )),
+               %(pending)s, 0, %(now)s, '', '', %(now)s
+        FROM answered
+        RETURNING id
+    )
+    SELECT answered.*, {askers_sql("answered.id")}, outbox.id FROM answered, outbox
+"""
+
+
+def _answering(actor: User, group: QuestionGroup) -> QuestionGroup:
+    """The group locked for the actor to answer, once they may work its queue."""
+    if actor.is_active:
+        rows = prepared.execute(
+            _ANSWER_LOCK, {"actor": actor.pk, "group": group.pk, "cs_agent": CrewRole.CS_AGENT}
+        )
+        if rows and rows[0][-1]:
+            locked = _group_from_row(rows[0])
+            if locked.claimed_by_id == actor.pk:
+                locked.claimed_by = actor
+            return locked
+    _allowed(actor, "support.work_queue", group.stream)
+    return _locked_group(group)
+
+
 def group_answer(
     *,
     actor: User,
@@ -790,54 +994,37 @@ def group_answer(
     `seen_version`, the version their screen last showed: an agent whose connection
     dropped while someone else answered sees that answer before they can reply.
     """
-    _allowed(actor, "support.work_queue", group.stream)
     now = now or timezone.now()
     with transaction.atomic():
-        locked = _locked_group(group)
+        locked = _answering(actor, group)
         if not _holds(locked, actor, now) or locked.version != seen_version:
             raise GroupConflict(_refusal(locked, actor, now=now), current=_data(locked))
         reply = reply_compose(group=locked, text=text, canned_reply_ids=canned_reply_ids)
-        askers = list(
-            Question.objects.filter(group=locked)
-            .order_by("user_id")
-            .values_list("user_id", flat=True)
-            .distinct()
-        )
-        locked.status = GroupStatus.ANSWERED
-        locked.answered_by, locked.answered_at, locked.reply = actor, now, reply
-        locked.claimed_by, locked.claim_expires_at = None, None
         locked.version += 1
-        locked.save(
-            update_fields=[
-                "status",
-                "answered_by",
-                "answered_at",
-                "reply",
-                "claimed_by",
-                "claim_expires_at",
-                "version",
-            ]
+        [row] = prepared.execute(
+            _ANSWER_WRITE,
+            {
+                "group": locked.pk,
+                "actor": actor.pk,
+                "now": now,
+                "reply": reply,
+                "version": locked.version,
+                "key": reply_idempotency_key(locked),
+                "answered": GroupStatus.ANSWERED,
+                "pending": OutboxStatus.PENDING,
+            },
         )
-        outbox = ReplyOutbox.objects.create(
-            group=locked,
-            stream_id=locked.stream_id,
-            idempotency_key=reply_idempotency_key(locked),
-            text=reply,
-            to_users=askers,
-            next_attempt_at=now,
-            created_at=now,
+        answered = _group_from_row(row)
+        answered.claimed_by, answered.answered_by = None, actor
+        groups_changed(
+            stream_id=answered.stream_id,
+            op="answered",
+            groups=[group_data(answered, askers=row[len(_GROUP_FIELDS)])],
         )
-        _publish("answered", [locked])
         # Robust: the reply is committed in the outbox, and the outbox sweep sends it if the
         # broker is away now; the agent must not be told their answer failed.
-        transaction.on_commit(partial(_reply_enqueue, outbox.pk), robust=True)
-    return locked
-
-
-def _reply_enqueue(outbox_id: int) -> None:
-    from .tasks import reply_deliver_task
-
-    reply_deliver_task.delay(outbox_id)
+        transaction.on_commit(partial(replies_ring, answered.stream_id), robust=True)
+    return answered
 
 
 # --- Escalation ----------------------------------------------------------------------------
@@ -1175,6 +1362,31 @@ REPLY_MAX_ATTEMPTS = 6
 # platform's client key makes that safe whether or not the first send landed).
 REPLY_SEND_TIMEOUT = timedelta(seconds=60)
 
+# A stream's replies are sent by a delivery task that sends every one then due
+# (`tasks.replies_deliver_task`). An answer rings for one unless one is already waiting to
+# start, which a flag in the cache says: a queue answering hundreds of questions a second
+# enqueues a task now and then, not one per reply. The task lowers the flag before it reads
+# what is due, so a reply committed after that read rings again. A lost task leaves the flag
+# up until it expires; the outbox sweep sends its replies meanwhile.
+REPLY_DOORBELL_SECONDS = 30
+
+
+def _replies_doorbell(stream_id: int) -> str:
+    return f"support:replies-waiting:{stream_id}"
+
+
+def replies_ring(stream_id: int) -> None:
+    """Have the stream's due replies sent: enqueue its delivery task unless one is waiting."""
+    from .tasks import replies_deliver_task
+
+    if cache.add(_replies_doorbell(stream_id), 1, REPLY_DOORBELL_SECONDS):
+        replies_deliver_task.delay(stream_id)
+
+
+def replies_answer_door(stream_id: int) -> None:
+    """The delivery task has started: the next reply committed rings again."""
+    cache.delete(_replies_doorbell(stream_id))
+
 
 def _reply_backoff(attempts: int) -> timedelta:
     """1, 2, 4, 8, 16 s: the SLA counts in minutes, so retries stay quick."""
@@ -1248,16 +1460,18 @@ def reply_deliver(*, outbox_id: int, now: datetime | None = None) -> ReplyOutbox
     return row
 
 
-def replies_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
-    """Outbox rows whose next attempt is due: a lost enqueue, a retry, a worker that died."""
+def replies_due(
+    *, stream_id: int | None = None, now: datetime | None = None, limit: int = 1000
+) -> list[int]:
+    """Outbox rows whose next attempt is due, oldest first (of one stream, if given): new
+    replies, retries, lost enqueues, a worker that died."""
     now = now or timezone.now()
-    return list(
-        ReplyOutbox.objects.filter(
-            status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING], next_attempt_at__lte=now
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+    due = ReplyOutbox.objects.filter(
+        status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING], next_attempt_at__lte=now
     )
+    if stream_id is not None:
+        due = due.filter(stream_id=stream_id)
+    return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
 
 
 # --- Channel policy (helper "screens": the supervisor's policy page) ---------------------------

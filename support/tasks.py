@@ -35,6 +35,23 @@ def reply_deliver_task(outbox_id: int) -> str:
 
 
 @shared_task
+def replies_deliver_task(stream_id: int) -> int:
+    """Send every reply of the stream that is due, as answers ring for it
+    (`services.replies_ring`); retries go on as `reply_deliver_task`s of their own.
+    Returns how many it tried."""
+    services.replies_answer_door(stream_id)
+    tried = 0
+    for outbox_id in services.replies_due(stream_id=stream_id):
+        row = services.reply_deliver(outbox_id=outbox_id)
+        if row is None:  # another task or worker is sending it
+            continue
+        tried += 1
+        if row.status == OutboxStatus.PENDING:
+            reply_deliver_task.apply_async((outbox_id,), eta=row.next_attempt_at)
+    return tried
+
+
+@shared_task
 def outbox_sweep_task() -> int:
     """Send replies whose delivery was never enqueued, lost, or left by a dead worker."""
     due = services.replies_due()

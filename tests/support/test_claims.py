@@ -7,21 +7,24 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rooms import eventlog
 from rooms import services as room_services
-from rooms.models import CrewRole, StreamEvent
+from rooms.models import CrewRole, Role, StreamEvent
 from support import services
 from support.models import AgentStatus, GroupStatus, QuestionGroup
+from support.selectors import groups_data
 from support.tasks import claims_sweep_task
+from tests.conftest import wait_until
 from tests.factories import (
     AgentFactory,
     CrewAssignmentFactory,
     QuestionFactory,
     QuestionGroupFactory,
     StreamFactory,
+    UserFactory,
 )
 from tests.rooms.test_show import live_stream, room_operator
 
@@ -156,6 +159,79 @@ def test_an_answered_group_cannot_be_claimed():
         services.group_claim(actor=anna, group=group)
 
     assert refused.value.current["status"] == "answered"
+
+
+def _as_logged(group_id: int) -> dict:
+    """The group as its events carry it, read afresh from the database."""
+    fresh = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(pk=group_id)
+    return groups_data([fresh])[0]
+
+
+@pytest.mark.parametrize("who", ["crewed CS agent", "producer of the studio"])
+def test_claims_and_answers_log_the_group_as_it_is_whoever_makes_them(who):
+    """A crewed CS agent's claim and answer take the two-statement path, anyone else's the
+    full one; both log the group exactly as the queue's reads show it."""
+    stream = StreamFactory()
+    group = QuestionGroupFactory(stream=stream)
+    QuestionFactory(group=group, user_name="阿花", user_id="v1")
+    QuestionFactory(group=group, user_name="Lily", user_id="v2")
+    if who == "crewed CS agent":
+        person = cs_agent(stream)
+    else:
+        person = AgentFactory(user=UserFactory(roles=[Role.PRODUCER])).user
+        stream.studio.members.add(person)
+
+    claimed = services.group_claim(actor=person, group=group)
+    [claim_event] = question_events(stream, "claimed")
+    answered = services.group_answer(
+        actor=person, group=group, seen_version=claimed.version, text="M码"
+    )
+    [answer_event] = question_events(stream, "answered")
+
+    assert claim_event == {"op": "claimed", **groups_data([claimed])[0]}
+    assert answer_event == {"op": "answered", **_as_logged(group.pk)}
+    assert answer_event == {"op": "answered", **groups_data([answered])[0]}
+    assert (claim_event["claimed_by_name"], answer_event["answered_by"]) == (str(person),) * 2
+    assert sorted(answer_event["askers"]) == ["Lily", "阿花"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_loses_the_race_after_reading_the_group_free_is_refused_with_the_winner():
+    """Ben reads the group free while Anna's claim is not yet committed; his UPDATE waits for
+    her commit, matches nothing, and he is told she holds it."""
+    stream = StreamFactory()
+    group = QuestionGroupFactory(stream=stream)
+    anna, ben = cs_agent(stream), cs_agent(stream)
+    outcome: dict = {}
+
+    def ben_claims() -> None:
+        try:
+            services.group_claim(actor=ben, group=group)
+        except services.GroupConflict as refused:
+            outcome["refused"] = refused
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        assert services._take(group.pk, anna, now=timezone.now(), seen_version=None)
+        ben_thread = threading.Thread(target=ben_claims)
+        ben_thread.start()
+        with connection.cursor() as cursor:
+
+            def ben_waits_for_the_row() -> bool:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                return cursor.fetchone()[0] > 0
+
+            wait_until(ben_waits_for_the_row)
+    ben_thread.join()
+
+    refused = outcome["refused"]
+    assert refused.current["claimed_by"] == anna.pk
+    assert str(anna) in refused.messages[0]
+    assert QuestionGroup.objects.get().claimed_by_id == anna.pk
 
 
 # --- The next group ----------------------------------------------------------------------------

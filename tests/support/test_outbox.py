@@ -2,17 +2,19 @@
 platform adapter by a real Celery worker; a delivery that times out is retried and the
 reply is posted once, whichever side of the platform the timeout fell on."""
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from celery.signals import before_task_publish
 from django.utils import timezone
 
 from support import services
 from support.models import DemoPlatformMessage, OutboxStatus, ReplyOutbox
 from support.platforms import demo
-from support.tasks import outbox_sweep_task, reply_deliver_task
+from support.tasks import outbox_sweep_task, replies_deliver_task, reply_deliver_task
 from tests.conftest import wait_until
-from tests.factories import QuestionFactory, QuestionGroupFactory
+from tests.factories import QuestionFactory, QuestionGroupFactory, StreamFactory
 from tests.support.test_claims import cs_agent
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +93,78 @@ def test_the_sweep_sends_a_reply_whose_enqueue_was_lost(celery_worker):
 
     wait_until(_delivered)
     assert DemoPlatformMessage.objects.get().client_key == "reply-lost-enqueue"
+
+
+# --- One delivery task per stream at a time ------------------------------------------------------
+
+
+@pytest.fixture
+def published() -> Iterator[list[str]]:
+    """The names of the tasks sent to the broker meanwhile."""
+    names: list[str] = []
+
+    def record(sender=None, **_kwargs):
+        names.append(sender)
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        yield names
+    finally:
+        before_task_publish.disconnect(record)
+
+
+def test_answers_made_while_a_delivery_waits_ring_once_and_are_all_sent(
+    published, django_capture_on_commit_callbacks
+):
+    stream = StreamFactory()
+    agent = cs_agent(stream)
+    for number in range(3):
+        group = QuestionGroupFactory(stream=stream)
+        QuestionFactory(group=group, user_id=f"viewer-{number}")
+        claimed = services.group_claim(actor=agent, group=group)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.group_answer(
+                actor=agent, group=group, seen_version=claimed.version, text=f"答复{number}"
+            )
+
+    assert published == ["support.tasks.replies_deliver_task"]
+
+    assert replies_deliver_task.apply(args=(stream.pk,)).get() == 3
+    assert sorted(DemoPlatformMessage.objects.values_list("text", flat=True)) == [
+        "答复0",
+        "答复1",
+        "答复2",
+    ]
+    assert set(ReplyOutbox.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_an_answer_after_the_delivery_started_rings_again(
+    published, django_capture_on_commit_callbacks
+):
+    stream = StreamFactory()
+    agent = cs_agent(stream)
+    groups = [QuestionGroupFactory(stream=stream) for _ in range(2)]
+    for group in groups:
+        QuestionFactory(group=group)
+    first = services.group_claim(actor=agent, group=groups[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.group_answer(actor=agent, group=groups[0], seen_version=first.version, text="一")
+    replies_deliver_task.apply(args=(stream.pk,))
+
+    second = services.group_claim(actor=agent, group=groups[1])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.group_answer(actor=agent, group=groups[1], seen_version=second.version, text="二")
+
+    assert published == ["support.tasks.replies_deliver_task"] * 2
+
+
+def test_a_streams_delivery_sends_only_its_own_replies():
+    mine, other = answered_group("我的"), answered_group("别人的")
+
+    replies_deliver_task.apply(args=(mine.stream_id,))
+
+    assert list(DemoPlatformMessage.objects.values_list("text", flat=True)) == ["我的"]
+    assert ReplyOutbox.objects.get(group=other).status == "pending"
 
 
 # --- The service, step by step -------------------------------------------------------------------

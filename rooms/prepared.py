@@ -1,0 +1,36 @@
+"""Statements run often enough to be worth preparing on the server.
+
+Django hands PostgreSQL each statement with its parameters inline (psycopg's client-side
+binding), so the server parses and plans every one it receives. For the few statements a
+busy stream runs hundreds of times a second — taking a question, answering it, writing the
+event log — parsing and planning cost more than the work, and pooled connections live long
+enough to keep a plan. `execute` runs such a statement through a server-binding cursor that
+prepares it on each connection's first use and reuses it after.
+
+psycopg forgets a connection's prepared statements when a transaction rolls back (and tells
+the server to drop them), so services using this keep their usual refusals — a conflict, a
+taken group — out of rollbacks: they decide, commit what little they read, then raise.
+
+These statements do not pass through Django's cursor wrapper: they are not in
+`connection.queries` nor seen by `CaptureQueriesContext`. Errors are Django's, as usual.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from django.db import connection
+
+
+def execute(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple]:
+    """Run `sql`, a statement that returns rows (`%s` or `%(name)s` placeholders), as a
+    prepared statement on the current connection, in the current transaction.
+
+    Rows come in PostgreSQL's binary format, read by psycopg's C loaders: times are aware
+    datetimes in UTC, as Django's; `jsonb` would come parsed (Django reads it as text).
+    """
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True, binary=True)
+        return cursor.fetchall()
