@@ -16,7 +16,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Greatest, Least, Ln
+from django.db.models.functions import Cast, Greatest, Least, Ln
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -53,7 +53,9 @@ HOST_PANEL_SIZE = 5
 
 
 class _Epoch(Func):
-    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    # date_part, not EXTRACT: it is double precision, so the whole priority is computed in
+    # floating point (EXTRACT and the literals make it numeric, three times slower to sort).
+    template = "date_part('epoch', %(expressions)s)"
     output_field = FloatField()
 
 
@@ -77,7 +79,7 @@ def queue_priority(stream: Stream, *, now: datetime | None = None):
     seconds_left = _Epoch(F("deadline") - at)
     seconds_waited = _Epoch(at - F("first_asked_at"))
     return (
-        Value(COUNT_POINTS) * Ln(Greatest(F("count"), Value(1)) * Value(1.0))
+        Value(COUNT_POINTS) * Ln(Cast(Greatest(F("count"), Value(1)), FloatField()))
         + Case(When(vip=True, then=Value(VIP_POINTS)), default=Value(0.0))
         + Case(When(link_number__in=pinned, then=Value(PINNED_POINTS)), default=Value(0.0))
         + Value(URGENCY_POINTS)
