@@ -92,7 +92,8 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 # The few statements services run hundreds of times a second are prepared on the server
 # (`rooms.prepared`); Django's own queries never are. Behind a pooler that cannot keep
-# prepared statements (PgBouncer in transaction mode before 1.21), set it to false.
+# prepared statements (PgBouncer in transaction mode before 1.22, or with
+# max_prepared_statements at 0), set it to false.
 DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
     5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
 )

@@ -9,17 +9,20 @@ prepares it on each connection's first use and reuses it after.
 
 psycopg forgets a connection's prepared statements when a transaction rolls back (and tells
 the server to drop them), so services using this keep their usual refusals — a conflict, a
-taken group — out of rollbacks: they decide, commit what little they read, then raise.
+taken group, a full agent — out of rollbacks with `atomic_refusing()`.
+(A rollback to a savepoint has the same effect; the paths using this take none.)
 
 These statements do not pass through Django's cursor wrapper: they are not in
 `connection.queries` nor seen by `CaptureQueriesContext`. Errors are Django's, as usual.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
 
 
 def execute(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple]:
@@ -34,3 +37,19 @@ def execute(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple]:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True, binary=True)
         return cursor.fetchall()
+
+
+@contextmanager
+def atomic_refusing() -> Iterator[None]:
+    """`transaction.atomic()` for a service whose refusals (`ValidationError`,
+    `PermissionDenied`) all come before it writes anything: a refusal commits what the
+    block read and locked, and is raised once the transaction is over. Any other error
+    rolls back as usual. A service that may refuse after writing must not use this."""
+    refused: list[Exception] = []
+    with transaction.atomic():
+        try:
+            yield
+        except (ValidationError, PermissionDenied) as refusal:
+            refused.append(refusal)
+    if refused:
+        raise refused[0]

@@ -675,10 +675,9 @@ def _claim_look(
 
 def _claim_fast(
     actor: User, group_id: int, *, now: datetime, seen_version: int | None
-) -> QuestionGroup | GroupConflict | None:
-    """The claim as a crewed CS agent makes it: the group claimed, or the refusal to raise
-    once the transaction is over, or None when the full path must decide (someone else,
-    not online, at capacity)."""
+) -> QuestionGroup | None:
+    """The claim as a crewed CS agent makes it: the group claimed, or `GroupConflict`, or
+    None when the full path must decide (someone else, not online, at capacity)."""
     if not actor.is_active:
         return None
     current, askers, crewed, capacity = _claim_look(actor, group_id)
@@ -712,8 +711,10 @@ def _claim_fast(
         # Another agent took it between the two statements (the UPDATE waited for their
         # commit), or this agent is at capacity: read it again to tell which.
         current, askers, _, _ = _claim_look(actor, group_id)
+        if current is not None and _holds(current, actor, now):
+            return current  # their own other click took it first
     if current is not None and not _claimable(current, now, seen_version):
-        return GroupConflict(
+        raise GroupConflict(
             _refusal(current, actor, now=now), current=group_data(current, askers=askers)
         )
     return None
@@ -733,20 +734,17 @@ def group_claim(
     agent's screen showed it.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        outcome = _claim_fast(actor, group.pk, now=now, seen_version=seen_version)
-        if outcome is None:
-            outcome = _claim_full(actor, group, now=now, seen_version=seen_version)
-    # A refusal wrote nothing: the transaction commits and the refusal is raised after it
-    # (a rollback would also cost the connection its prepared statements).
-    if isinstance(outcome, GroupConflict):
-        raise outcome
-    return outcome
+    # Every refusal comes before the claim writes anything.
+    with prepared.atomic_refusing():
+        claimed = _claim_fast(actor, group.pk, now=now, seen_version=seen_version)
+        if claimed is None:
+            claimed = _claim_full(actor, group, now=now, seen_version=seen_version)
+    return claimed
 
 
 def _claim_full(
     actor: User, group: QuestionGroup, *, now: datetime, seen_version: int | None
-) -> QuestionGroup | GroupConflict:
+) -> QuestionGroup:
     _allowed(actor, "support.work_queue", group.stream)
     current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(pk=group.pk)
     if _holds(current, actor, now):
@@ -754,12 +752,12 @@ def _claim_full(
     if not _claimable(current, now, seen_version):
         # Already taken, answered or changed when read: refused without locking or
         # counting anything. A group that looks free is decided by the conditional UPDATE.
-        return GroupConflict(_refusal(current, actor, now=now), current=_data(current))
+        raise GroupConflict(_refusal(current, actor, now=now), current=_data(current))
     _claiming_agent(actor, now=now)
     taken = _take(group.pk, actor, now=now, seen_version=seen_version)
     if not taken:
         current = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(pk=group.pk)
-        return GroupConflict(_refusal(current, actor, now=now), current=_data(current))
+        raise GroupConflict(_refusal(current, actor, now=now), current=_data(current))
     claimed = _groups(taken)
     _publish("claimed", claimed)
     return claimed[0]
@@ -995,7 +993,8 @@ def group_answer(
     dropped while someone else answered sees that answer before they can reply.
     """
     now = now or timezone.now()
-    with transaction.atomic():
+    # Every refusal (permission, conflict, the reply itself) comes before anything is written.
+    with prepared.atomic_refusing():
         locked = _answering(actor, group)
         if not _holds(locked, actor, now) or locked.version != seen_version:
             raise GroupConflict(_refusal(locked, actor, now=now), current=_data(locked))

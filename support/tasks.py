@@ -10,6 +10,10 @@ from .models import OutboxStatus
 
 logger = logging.getLogger(__name__)
 
+# A stream's delivery reads its due replies this many at a time, until fewer come back
+# (each read also sees the replies answered meanwhile).
+REPLIES_PER_READ = 200
+
 
 @worker_process_init.connect
 def _segmenter_load(**_kwargs) -> None:
@@ -41,13 +45,17 @@ def replies_deliver_task(stream_id: int) -> int:
     Returns how many it tried."""
     services.replies_answer_door(stream_id)
     tried = 0
-    for outbox_id in services.replies_due(stream_id=stream_id):
-        row = services.reply_deliver(outbox_id=outbox_id)
-        if row is None:  # another task or worker is sending it
-            continue
-        tried += 1
-        if row.status == OutboxStatus.PENDING:
-            reply_deliver_task.apply_async((outbox_id,), eta=row.next_attempt_at)
+    while due := services.replies_due(stream_id=stream_id, limit=REPLIES_PER_READ):
+        before = tried
+        for outbox_id in due:
+            row = services.reply_deliver(outbox_id=outbox_id)
+            if row is None:  # another task or worker is sending it
+                continue
+            tried += 1
+            if row.status == OutboxStatus.PENDING:
+                reply_deliver_task.apply_async((outbox_id,), eta=row.next_attempt_at)
+        if len(due) < REPLIES_PER_READ or tried == before:  # the rest are others' to send
+            break
     return tried
 
 

@@ -118,6 +118,19 @@ def celery_worker(transactional_db):
         yield worker
 
 
+def locks_awaited() -> int:
+    """How many sessions of this test database are waiting for a lock right now (a row or
+    a transaction another thread of the test holds)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
 def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.02):
     """Poll until `predicate()` is truthy and return its value; fail after `timeout` seconds."""
     pause = threading.Event()

@@ -160,13 +160,44 @@ def test_deferred_appends_need_the_services_transaction():
         pass
 
 
+def test_writers_racing_for_a_new_streams_first_ids_get_one_unbroken_run():
+    """The first write creates the stream's head; writers arriving together all find it,
+    whoever inserts it, and later ones queue on it."""
+    from django.db import connections
+
+    stream = StreamFactory()
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            start.wait()
+            for _ in range(10):
+                _append(stream.pk, 2)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    seqs = list(StreamEvent.objects.filter(stream=stream).values_list("seq", flat=True))
+    assert sorted(seqs) == list(range(1, 161))
+    assert eventlog.head(stream.pk) == 160
+
+
 def test_an_event_is_stamped_after_it_waited_for_the_head_not_before():
     """A later id never carries an earlier time: retention prunes by time and must never
     drop an event while keeping the one before it."""
     from django.db import connections
     from django.utils import timezone
 
-    from tests.conftest import wait_until
+    from tests.conftest import locks_awaited, wait_until
 
     stream = StreamFactory()
     written: dict = {}
@@ -181,16 +212,7 @@ def test_an_event_is_stamped_after_it_waited_for_the_head_not_before():
         _append(stream.pk, 1, "first")  # holds the head row until this block commits
         writer = threading.Thread(target=second_writer)
         writer.start()
-        with connection.cursor() as cursor:
-
-            def second_waits() -> bool:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                return cursor.fetchone()[0] > 0
-
-            wait_until(second_waits)
+        wait_until(lambda: locks_awaited() > 0)
         released = timezone.now()
     writer.join()
 

@@ -23,7 +23,7 @@ from rooms.models import (
 )
 from rooms.tasks import show_operators_sweep_task
 from scripts import services as script_services
-from tests.conftest import post_events, wait_until
+from tests.conftest import locks_awaited, post_events, wait_until
 from tests.factories import (
     CrewAssignmentFactory,
     LineupItemFactory,
@@ -894,16 +894,6 @@ def test_a_console_closing_after_the_stream_ended_is_still_heard():
 # --- Concurrency with the stream's lifecycle and its ingest ------------------------------
 
 
-def _locks_awaited() -> int:
-    """How many sessions of this test database are waiting for a row lock right now."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_ending_the_stream_while_a_move_is_committing_waits_for_it(monkeypatch):
     stream = live_stream(3)
@@ -915,7 +905,7 @@ def test_ending_the_stream_while_a_move_is_committing_waits_for_it(monkeypatch):
     def move_that_waits_for_the_end(**kwargs):
         # The move holds the show and has opened its segment run; the end is now waiting.
         moving.set()
-        wait_until(lambda: _locks_awaited() > 0, timeout=10)
+        wait_until(lambda: locks_awaited() > 0, timeout=10)
         logged_move(**kwargs)
 
     monkeypatch.setattr(services, "show_moved", move_that_waits_for_the_end)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rooms import eventlog
@@ -17,7 +18,7 @@ from support import services
 from support.models import AgentStatus, GroupStatus, QuestionGroup
 from support.selectors import groups_data
 from support.tasks import claims_sweep_task
-from tests.conftest import wait_until
+from tests.conftest import locks_awaited, wait_until
 from tests.factories import (
     AgentFactory,
     CrewAssignmentFactory,
@@ -161,6 +162,14 @@ def test_an_answered_group_cannot_be_claimed():
     assert refused.value.current["status"] == "answered"
 
 
+def _orm_queries(captured: CaptureQueriesContext) -> list[str]:
+    return [
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+
+
 def _as_logged(group_id: int) -> dict:
     """The group as its events carry it, read afresh from the database."""
     fresh = QuestionGroup.objects.select_related("claimed_by", "answered_by").get(pk=group_id)
@@ -181,13 +190,22 @@ def test_claims_and_answers_log_the_group_as_it_is_whoever_makes_them(who):
         person = AgentFactory(user=UserFactory(roles=[Role.PRODUCER])).user
         stream.studio.members.add(person)
 
-    claimed = services.group_claim(actor=person, group=group)
+    with CaptureQueriesContext(connection) as claiming:
+        claimed = services.group_claim(actor=person, group=group)
     [claim_event] = question_events(stream, "claimed")
-    answered = services.group_answer(
-        actor=person, group=group, seen_version=claimed.version, text="M码"
-    )
+    claimed_as_stored = _as_logged(group.pk)
+    with CaptureQueriesContext(connection) as answering:
+        answered = services.group_answer(
+            actor=person, group=group, seen_version=claimed.version, text="M码"
+        )
     [answer_event] = question_events(stream, "answered")
 
+    # The prepared statements are not in Django's query log: a crewed agent's claim and
+    # answer show nothing there but their savepoint (the test's transaction is outside).
+    full_path = who != "crewed CS agent"
+    assert _orm_queries(claiming) != [] if full_path else _orm_queries(claiming) == []
+    assert _orm_queries(answering) != [] if full_path else _orm_queries(answering) == []
+    assert claim_event == {"op": "claimed", **claimed_as_stored}
     assert claim_event == {"op": "claimed", **groups_data([claimed])[0]}
     assert answer_event == {"op": "answered", **_as_logged(group.pk)}
     assert answer_event == {"op": "answered", **groups_data([answered])[0]}
@@ -216,22 +234,90 @@ def test_a_claim_that_loses_the_race_after_reading_the_group_free_is_refused_wit
         assert services._take(group.pk, anna, now=timezone.now(), seen_version=None)
         ben_thread = threading.Thread(target=ben_claims)
         ben_thread.start()
-        with connection.cursor() as cursor:
-
-            def ben_waits_for_the_row() -> bool:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                return cursor.fetchone()[0] > 0
-
-            wait_until(ben_waits_for_the_row)
+        wait_until(lambda: locks_awaited() > 0)
     ben_thread.join()
 
     refused = outcome["refused"]
     assert refused.current["claimed_by"] == anna.pk
     assert str(anna) in refused.messages[0]
     assert QuestionGroup.objects.get().claimed_by_id == anna.pk
+
+
+def test_a_refusal_keeps_the_connections_prepared_statements():
+    """A refused claim or answer commits what it read instead of rolling back, which would
+    make psycopg drop every statement prepared on the connection."""
+    stream = StreamFactory()
+    taken, other = QuestionGroupFactory.create_batch(2, stream=stream)
+    anna, ben = cs_agent(stream), cs_agent(stream)
+    services.group_claim(actor=anna, group=taken)
+    before = _prepared_on_this_connection()
+
+    with pytest.raises(services.GroupConflict):
+        services.group_claim(actor=ben, group=taken)
+    with pytest.raises(services.GroupConflict):
+        services.group_answer(actor=ben, group=other, seen_version=0, text="好的")
+
+    assert before >= 2
+    assert _prepared_on_this_connection() >= before  # none dropped
+
+
+def _prepared_on_this_connection() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_agents_two_claims_at_once_stay_within_their_capacity():
+    """Anna (capacity 1) claims two groups from two screens at once: her second claim waits
+    for the first to commit and is then counted against it."""
+    stream = StreamFactory()
+    first, second = QuestionGroupFactory.create_batch(2, stream=stream)
+    anna = cs_agent(stream, capacity=1)
+    outcome: dict = {}
+
+    def second_screen() -> None:
+        try:
+            services.group_claim(actor=anna, group=second)
+        except services.ValidationError as refused:
+            outcome["code"] = refused.code
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        services.group_claim(actor=anna, group=first)  # her row stays locked until commit
+        screen = threading.Thread(target=second_screen)
+        screen.start()
+        wait_until(lambda: locks_awaited() > 0)
+    screen.join()
+
+    assert outcome == {"code": "capacity"}
+    held = QuestionGroup.objects.filter(claimed_by=anna)
+    assert list(held.values_list("pk", flat=True)) == [first.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_on_a_free_group_claims_it_once_and_refuses_neither():
+    stream = StreamFactory()
+    group = QuestionGroupFactory(stream=stream)
+    anna = cs_agent(stream)
+    outcome: dict = {}
+
+    def second_click() -> None:
+        try:
+            outcome["claimed"] = services.group_claim(actor=anna, group=group)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        first = services.group_claim(actor=anna, group=group)
+        click = threading.Thread(target=second_click)
+        click.start()
+        wait_until(lambda: locks_awaited() > 0)
+    click.join()
+
+    assert (outcome["claimed"].pk, outcome["claimed"].version) == (group.pk, first.version)
+    assert len(question_events(stream, "claimed")) == 1
 
 
 # --- The next group ----------------------------------------------------------------------------
