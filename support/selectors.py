@@ -7,16 +7,13 @@ from django.db import connection
 from django.db.models import (
     Case,
     Count,
-    DateTimeField,
-    F,
     FloatField,
-    Func,
     Q,
     QuerySet,
     Value,
     When,
 )
-from django.db.models.functions import Cast, Greatest, Least, Ln
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -52,40 +49,51 @@ QUEUE_LIMIT = 200
 HOST_PANEL_SIZE = 5
 
 
-class _Epoch(Func):
-    # date_part, not EXTRACT: it is double precision, so the whole priority is computed in
-    # floating point (EXTRACT and the literals make it numeric, three times slower to sort).
-    template = "date_part('epoch', %(expressions)s)"
-    output_field = FloatField()
+_G = QuestionGroup._meta.db_table
+
+# The formula above in SQL, over the question-group table's own columns, in double precision
+# (date_part, not EXTRACT, whose numeric arithmetic sorts three times slower). Its
+# parameters are `priority_params`. The queue's reads use it through the ORM
+# (`queue_priority`); claiming the next group uses it in a statement of its own.
+PRIORITY_SQL = (
+    f"%s * ln(greatest({_G}.count, 1)::float8)"
+    f" + CASE WHEN {_G}.vip THEN %s ELSE 0.0 END"
+    f" + CASE WHEN {_G}.link_number = ANY(%s::integer[]) THEN %s ELSE 0.0 END"
+    f" + %s * least(1.0, greatest(0.0,"
+    f" 1.0 - date_part('epoch', {_G}.deadline - %s::timestamptz) / %s))"
+    f" + least(%s, greatest(0.0,"
+    f" date_part('epoch', %s::timestamptz - {_G}.first_asked_at) / 60.0))"
+)
 
 
-def queue_priority(stream: Stream, *, now: datetime | None = None):
-    """The priority expression above, for one stream's groups (annotate with it)."""
-    now = now or timezone.now()
-    pinned = [
-        number
-        for number in (
-            Show.objects.filter(stream=stream).values_list("pinned", flat=True).first() or []
-        )
-        if isinstance(number, int)
+def priority_params(*, pinned: object, policy_sla: timedelta | None, now: datetime) -> list:
+    """`PRIORITY_SQL`'s parameters: the show's pinned link numbers (as `Show.pinned` holds
+    them), the channel's reply window (the default without a policy), and the time."""
+    pinned_numbers = [number for number in (pinned or []) if isinstance(number, int)]
+    window = max((policy_sla or SupportPolicy._meta.get_field("sla").default).total_seconds(), 1.0)
+    return [
+        COUNT_POINTS,
+        VIP_POINTS,
+        pinned_numbers,
+        PINNED_POINTS,
+        URGENCY_POINTS,
+        now,
+        window,
+        AGE_POINTS_MAX,
+        now,
     ]
+
+
+def queue_priority(stream: Stream, *, now: datetime | None = None) -> RawSQL:
+    """The priority expression above, for one stream's groups (annotate with it)."""
+    pinned = Show.objects.filter(stream=stream).values_list("pinned", flat=True).first()
     policy_sla = (
         SupportPolicy.objects.filter(channel_id=stream.channel_id)
         .values_list("sla", flat=True)
         .first()
     )
-    window = max((policy_sla or SupportPolicy._meta.get_field("sla").default).total_seconds(), 1.0)
-    at = Value(now, output_field=DateTimeField())
-    seconds_left = _Epoch(F("deadline") - at)
-    seconds_waited = _Epoch(at - F("first_asked_at"))
-    return (
-        Value(COUNT_POINTS) * Ln(Cast(Greatest(F("count"), Value(1)), FloatField()))
-        + Case(When(vip=True, then=Value(VIP_POINTS)), default=Value(0.0))
-        + Case(When(link_number__in=pinned, then=Value(PINNED_POINTS)), default=Value(0.0))
-        + Value(URGENCY_POINTS)
-        * Least(Value(1.0), Greatest(Value(0.0), Value(1.0) - seconds_left / Value(window)))
-        + Least(Value(AGE_POINTS_MAX), Greatest(Value(0.0), seconds_waited / Value(60.0)))
-    )
+    params = priority_params(pinned=pinned, policy_sla=policy_sla, now=now or timezone.now())
+    return RawSQL(PRIORITY_SQL, params, output_field=FloatField())
 
 
 def queue_for_stream(

@@ -21,6 +21,7 @@ from rooms.models import (
     CrewAssignment,
     CrewRole,
     IngestEvent,
+    Show,
     Stream,
     User,
 )
@@ -40,7 +41,15 @@ from .models import (
     SupportPolicy,
 )
 from .replies import MAX_REPLY_CHARS, REPLY_VARIABLES, reply_fill, reply_values, variables_unknown
-from .selectors import CLAIM_LEASE, QUEUE_ORDER, askers_sql, groups_data, queue_priority
+from .selectors import (
+    CLAIM_LEASE,
+    PRIORITY_SQL,
+    QUEUE_ORDER,
+    askers_sql,
+    groups_data,
+    priority_params,
+    queue_priority,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -547,16 +556,20 @@ def _claiming_agent(actor: User, *, now: datetime) -> Agent:
         claimed_by=actor, status=GroupStatus.OPEN, claim_expires_at__gte=now
     ).count()
     if held >= agent.capacity:
-        raise ValidationError(
-            ngettext(
-                "You hold %(n)d question, your limit: answer or release it first.",
-                "You hold %(n)d questions, your limit: answer or release one first.",
-                held,
-            )
-            % {"n": held},
-            code="capacity",
-        )
+        raise _capacity_refusal(held)
     return agent
+
+
+def _capacity_refusal(held: int) -> ValidationError:
+    return ValidationError(
+        ngettext(
+            "You hold %(n)d question, your limit: answer or release it first.",
+            "You hold %(n)d questions, your limit: answer or release one first.",
+            held,
+        )
+        % {"n": held},
+        code="capacity",
+    )
 
 
 def _claimable(group: QuestionGroup, now: datetime, seen_version: int | None) -> bool:
@@ -763,6 +776,118 @@ def _claim_full(
     return claimed[0]
 
 
+# Claiming the next group takes the same two-statement path for a crewed CS agent: one locks
+# the agent's row and reads their capacity and skills, whether they are crewed as the
+# stream's CS agent, the pinned products and the reply window; the other ranks the free
+# groups they may answer by `selectors.PRIORITY_SQL`, takes the first it can lock, and
+# counts what they hold (the count decides, under the lock taken by the statement before).
+
+_NEXT_AGENT = f"""
+    SELECT a.capacity, a.languages, a.categories,
+           EXISTS (
+               SELECT 1 FROM {CrewAssignment._meta.db_table}
+               WHERE stream_id = %(stream)s AND person_id = %(actor)s AND role = %(cs_agent)s
+           ),
+           (SELECT pinned FROM {Show._meta.db_table} WHERE stream_id = %(stream)s),
+           (SELECT sla FROM {SupportPolicy._meta.db_table} WHERE channel_id = %(channel)s)
+    FROM {Agent._meta.db_table} AS a
+    WHERE a.user_id = %(actor)s AND a.status = %(online)s
+    FOR UPDATE OF a
+"""
+
+_NEXT_TAKE = f"""
+    WITH candidate AS (
+        SELECT id FROM {_GROUPS}
+        WHERE stream_id = %s AND status = 'open' AND merged_into_id IS NULL
+          AND (claimed_by_id IS NULL OR claim_expires_at < %s)
+          AND (cardinality(%s::text[]) = 0 OR language = ANY(%s::text[]))
+          AND (cardinality(%s::text[]) = 0 OR category = ANY(%s::text[]))
+          AND (%s::text = '' OR category = %s::text)
+          AND (%s::text = '' OR language = %s::text)
+          AND (%s::integer IS NULL OR link_number = %s::integer)
+        ORDER BY {PRIORITY_SQL} DESC, deadline, id
+        LIMIT 1
+        FOR NO KEY UPDATE SKIP LOCKED
+    ),
+    held AS (
+        SELECT count(*) AS n FROM {_GROUPS}
+        WHERE claimed_by_id = %s AND status = 'open' AND claim_expires_at >= %s
+    ),
+    taken AS (
+        UPDATE {_GROUPS} AS g
+        SET claimed_by_id = %s, claim_expires_at = %s, version = g.version + 1
+        FROM candidate, held
+        WHERE g.id = candidate.id AND held.n < %s
+        RETURNING {_GROUP_COLUMNS}, {askers_sql("g.id")} AS askers
+    )
+    SELECT held.n, taken.* FROM held LEFT JOIN taken ON true
+"""
+
+
+def _claim_next_fast(
+    actor: User,
+    stream: Stream,
+    *,
+    category: str,
+    language: str,
+    link_number: int | None,
+    now: datetime,
+) -> tuple[bool, QuestionGroup | None]:
+    """Claim the next group as a crewed CS agent: (True, the group or None when nothing is
+    free for them), or (False, None) when the full path must decide."""
+    if not actor.is_active:
+        return False, None
+    agents = prepared.execute(
+        _NEXT_AGENT,
+        {
+            "actor": actor.pk,
+            "stream": stream.pk,
+            "channel": stream.channel_id,
+            "online": AgentStatus.ONLINE,
+            "cs_agent": CrewRole.CS_AGENT,
+        },
+    )
+    if not agents or not agents[0][3]:
+        return False, None
+    capacity, languages, categories, _crewed, pinned, policy_sla = agents[0]
+    [row] = prepared.execute(
+        _NEXT_TAKE,
+        [
+            stream.pk,
+            now,
+            list(languages),
+            list(languages),
+            list(categories),
+            list(categories),
+            category,
+            category,
+            language,
+            language,
+            link_number,
+            link_number,
+            *priority_params(pinned=pinned, policy_sla=policy_sla, now=now),
+            actor.pk,
+            now,
+            actor.pk,
+            now + CLAIM_LEASE,
+            capacity,
+        ],
+    )
+    held, taken = row[0], row[1:]
+    if taken[0] is None:
+        if held >= capacity:
+            raise _capacity_refusal(held)
+        return True, None
+    claimed = _group_from_row(taken)
+    claimed.claimed_by = actor
+    groups_changed(
+        stream_id=claimed.stream_id,
+        op="claimed",
+        groups=[group_data(claimed, askers=taken[len(_GROUP_FIELDS)])],
+    )
+    return True, claimed
+
+
 def group_claim_next(
     *,
     actor: User,
@@ -780,38 +905,55 @@ def group_claim_next(
     SKIP LOCKED: agents asking at the same moment each take a different group instead of
     queueing behind one row, and nobody waits on anybody (no deadlock).
     """
-    _allowed(actor, "support.work_queue", stream)
     now = now or timezone.now()
-    with transaction.atomic():
-        agent = _claiming_agent(actor, now=now)
-        free = QuestionGroup.objects.filter(
-            Q(claimed_by__isnull=True) | Q(claim_expires_at__lt=now),
-            stream=stream,
-            status=GroupStatus.OPEN,
-            merged_into__isnull=True,
-        )
-        if agent.languages:
-            free = free.filter(language__in=agent.languages)
-        if agent.categories:
-            free = free.filter(category__in=agent.categories)
-        if category:
-            free = free.filter(category=category)
-        if language:
-            free = free.filter(language=language)
-        if link_number is not None:
-            free = free.filter(link_number=link_number)
-        candidate = (
-            free.annotate(priority=queue_priority(stream, now=now))
-            .select_for_update(skip_locked=True, no_key=True)
-            .order_by(*QUEUE_ORDER)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if candidate is None:
-            return None
-        taken = _take(candidate, actor, now=now, seen_version=None)
-        claimed = _groups(taken)
-        _publish("claimed", claimed)
+    filters = {"category": category, "language": language, "link_number": link_number}
+    # Every refusal (permission, offline, capacity) comes before anything is written.
+    with prepared.atomic_refusing():
+        decided, claimed = _claim_next_fast(actor, stream, now=now, **filters)
+        if not decided:
+            claimed = _claim_next_full(actor, stream, now=now, **filters)
+    return claimed
+
+
+def _claim_next_full(
+    actor: User,
+    stream: Stream,
+    *,
+    category: str,
+    language: str,
+    link_number: int | None,
+    now: datetime,
+) -> QuestionGroup | None:
+    _allowed(actor, "support.work_queue", stream)
+    agent = _claiming_agent(actor, now=now)
+    free = QuestionGroup.objects.filter(
+        Q(claimed_by__isnull=True) | Q(claim_expires_at__lt=now),
+        stream=stream,
+        status=GroupStatus.OPEN,
+        merged_into__isnull=True,
+    )
+    if agent.languages:
+        free = free.filter(language__in=agent.languages)
+    if agent.categories:
+        free = free.filter(category__in=agent.categories)
+    if category:
+        free = free.filter(category=category)
+    if language:
+        free = free.filter(language=language)
+    if link_number is not None:
+        free = free.filter(link_number=link_number)
+    candidate = (
+        free.annotate(priority=queue_priority(stream, now=now))
+        .select_for_update(skip_locked=True, no_key=True)
+        .order_by(*QUEUE_ORDER)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if candidate is None:
+        return None
+    taken = _take(candidate, actor, now=now, seen_version=None)
+    claimed = _groups(taken)
+    _publish("claimed", claimed)
     return claimed[0] if claimed else None
 
 

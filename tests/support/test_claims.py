@@ -16,7 +16,7 @@ from rooms import services as room_services
 from rooms.models import CrewRole, Role, StreamEvent
 from support import services
 from support.models import AgentStatus, GroupStatus, QuestionGroup
-from support.selectors import groups_data
+from support.selectors import groups_data, queue_for_stream
 from support.tasks import claims_sweep_task
 from tests.conftest import locks_awaited, wait_until
 from tests.factories import (
@@ -334,6 +334,34 @@ def test_the_next_group_is_the_most_pressing_one_the_agent_can_answer():
 
     assert claimed.pk == pressing.pk
     assert claimed.claimed_by_id == anna.pk
+
+
+@pytest.mark.parametrize("who", ["crewed CS agent", "producer of the studio"])
+def test_the_next_group_is_the_same_and_logged_the_same_whoever_asks(who):
+    """A crewed CS agent's "next" takes the two-statement path, anyone else's the full one;
+    both hand out the group first in the queue's order and log it as stored."""
+    stream = StreamFactory()
+    now = timezone.now()
+    for minutes, count, vip in [(3, 1, False), (2, 4, False), (2, 1, True), (1, 2, False)]:
+        group = QuestionGroupFactory(
+            stream=stream, deadline=now + timedelta(minutes=minutes), count=count, vip=vip
+        )
+        QuestionFactory(group=group, user_name=f"viewer {minutes}-{count}")
+    if who == "crewed CS agent":
+        person = cs_agent(stream)
+    else:
+        person = AgentFactory(user=UserFactory(roles=[Role.PRODUCER])).user
+        stream.studio.members.add(person)
+    first_in_queue = queue_for_stream(stream, user=person, now=now)[0]
+
+    with CaptureQueriesContext(connection) as asking:
+        claimed = services.group_claim_next(actor=person, stream=stream, now=now)
+
+    full_path = who != "crewed CS agent"
+    assert _orm_queries(asking) != [] if full_path else _orm_queries(asking) == []
+    assert claimed.pk == first_in_queue.pk
+    [event] = question_events(stream, "claimed")
+    assert event == {"op": "claimed", **_as_logged(claimed.pk)}
 
 
 def test_the_next_group_follows_the_queues_priority_for_the_pinned_product():
