@@ -582,6 +582,21 @@ def _claimable(group: QuestionGroup, now: datetime, seen_version: int | None) ->
     )
 
 
+def _free_sql(now: str, alias: str = "") -> str:
+    """SQL: the group (columns prefixed with `alias`) is free to claim at `now`, a
+    placeholder: open, not merged, no lease running. `_claimable` judges the same in Python."""
+    return (
+        f"{alias}status = 'open' AND {alias}merged_into_id IS NULL"
+        f" AND ({alias}claimed_by_id IS NULL OR {alias}claim_expires_at < {now})"
+    )
+
+
+def _held_sql(actor: str, now: str) -> str:
+    """SQL: the group is held by the agent `actor` at `now` (placeholders): a lease running.
+    `_claiming_agent` counts the same through the ORM."""
+    return f"claimed_by_id = {actor} AND status = 'open' AND claim_expires_at >= {now}"
+
+
 def _take(group_id: int, actor: User, *, now: datetime, seen_version: int | None) -> list[int]:
     """The claim itself: one conditional UPDATE, so of any number of agents racing for a
     group exactly one finds it free; the others' UPDATE matches no row."""
@@ -593,8 +608,7 @@ def _take(group_id: int, actor: User, *, now: datetime, seen_version: int | None
         f"""
         UPDATE {_GROUPS}
         SET claimed_by_id = %s, claim_expires_at = %s, version = version + 1
-        WHERE id = %s AND status = 'open' AND merged_into_id IS NULL
-          AND (claimed_by_id IS NULL OR claim_expires_at < %s) {version_check}
+        WHERE id = %s AND {_free_sql("%s")} {version_check}
         RETURNING id
         """,
         params,
@@ -638,13 +652,10 @@ _CLAIM_LOOK = f"""
 _CLAIM_TAKE = f"""
     UPDATE {_GROUPS} AS g
     SET claimed_by_id = %(actor)s, claim_expires_at = %(until)s, version = g.version + 1
-    WHERE g.id = %(group)s AND g.status = 'open' AND g.merged_into_id IS NULL
-      AND (g.claimed_by_id IS NULL OR g.claim_expires_at < %(now)s)
+    WHERE g.id = %(group)s AND {_free_sql("%(now)s", alias="g.")}
       AND (%(seen)s::integer IS NULL OR g.version = %(seen)s::integer)
-      AND (
-          SELECT count(*) FROM {_GROUPS}
-          WHERE claimed_by_id = %(actor)s AND status = 'open' AND claim_expires_at >= %(now)s
-      ) < %(capacity)s
+      AND (SELECT count(*) FROM {_GROUPS} WHERE {_held_sql("%(actor)s", "%(now)s")})
+          < %(capacity)s
     RETURNING {_GROUP_COLUMNS}, {askers_sql("g.id")}
 """
 
@@ -798,8 +809,7 @@ _NEXT_AGENT = f"""
 _NEXT_TAKE = f"""
     WITH candidate AS (
         SELECT id FROM {_GROUPS}
-        WHERE stream_id = %s AND status = 'open' AND merged_into_id IS NULL
-          AND (claimed_by_id IS NULL OR claim_expires_at < %s)
+        WHERE stream_id = %s AND {_free_sql("%s")}
           AND (cardinality(%s::text[]) = 0 OR language = ANY(%s::text[]))
           AND (cardinality(%s::text[]) = 0 OR category = ANY(%s::text[]))
           AND (%s::text = '' OR category = %s::text)
@@ -810,8 +820,7 @@ _NEXT_TAKE = f"""
         FOR NO KEY UPDATE SKIP LOCKED
     ),
     held AS (
-        SELECT count(*) AS n FROM {_GROUPS}
-        WHERE claimed_by_id = %s AND status = 'open' AND claim_expires_at >= %s
+        SELECT count(*) AS n FROM {_GROUPS} WHERE {_held_sql("%s", "%s")}
     ),
     taken AS (
         UPDATE {_GROUPS} AS g
@@ -1333,8 +1342,7 @@ def agent_heartbeat(*, actor: User, now: datetime | None = None) -> Agent:
         _update_returning(
             f"""
             WITH held AS (
-                SELECT id FROM {_GROUPS}
-                WHERE claimed_by_id = %s AND status = 'open' AND claim_expires_at >= %s
+                SELECT id FROM {_GROUPS} WHERE {_held_sql("%s", "%s")}
                 ORDER BY id FOR NO KEY UPDATE
             )
             UPDATE {_GROUPS} AS g SET claim_expires_at = %s FROM held WHERE g.id = held.id
