@@ -673,6 +673,13 @@ def _group_from_row(row: Sequence) -> QuestionGroup:
     return QuestionGroup.from_db(connection.alias, _GROUP_FIELDS, row[: len(_GROUP_FIELDS)])
 
 
+def _publish_row(op: str, group: QuestionGroup, row: Sequence) -> None:
+    """`_publish` for a group read by one of these statements, its askers after its columns."""
+    groups_changed(
+        stream_id=group.stream_id, op=op, groups=[group_data(group, askers=row[len(_GROUP_FIELDS)])]
+    )
+
+
 def _claim_look(
     actor: User, group_id: int
 ) -> tuple[QuestionGroup | None, list[str], bool, int | None]:
@@ -726,11 +733,7 @@ def _claim_fast(
             claimed = _group_from_row(row)
             claimed.claimed_by = actor
             claimed.answered_by = current.answered_by
-            groups_changed(
-                stream_id=claimed.stream_id,
-                op="claimed",
-                groups=[group_data(claimed, askers=row[len(_GROUP_FIELDS)])],
-            )
+            _publish_row("claimed", claimed, row)
             return claimed
         # Another agent took it between the two statements (the UPDATE waited for their
         # commit), or this agent is at capacity: read it again to tell which.
@@ -889,11 +892,7 @@ def _claim_next_fast(
         return True, None
     claimed = _group_from_row(taken)
     claimed.claimed_by = actor
-    groups_changed(
-        stream_id=claimed.stream_id,
-        op="claimed",
-        groups=[group_data(claimed, askers=taken[len(_GROUP_FIELDS)])],
-    )
+    _publish_row("claimed", claimed, taken)
     return True, claimed
 
 
@@ -1166,11 +1165,7 @@ def group_answer(
         )
         answered = _group_from_row(row)
         answered.claimed_by, answered.answered_by = None, actor
-        groups_changed(
-            stream_id=answered.stream_id,
-            op="answered",
-            groups=[group_data(answered, askers=row[len(_GROUP_FIELDS)])],
-        )
+        _publish_row("answered", answered, row)
         # Robust: the reply is committed in the outbox, and the outbox sweep sends it if the
         # broker is away now; the agent must not be told their answer failed.
         transaction.on_commit(partial(replies_ring, answered.stream_id), robust=True)
