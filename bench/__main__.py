@@ -69,6 +69,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--claim-agents", type=int, default=50, help="claims: agents (50)")
     parser.add_argument("--claim-procs", type=int, default=2, help="claims: agent processes (2)")
+    parser.add_argument(
+        "--claim-modes", default="claim,next,take", help="claims: modes to run (claim,next,take)"
+    )
     parser.add_argument("--sla-repeats", type=int, default=50, help="sla: timed sweeps (50)")
     parser.add_argument("--boost-streams", type=int, default=50, help="boosts: streams (50)")
     parser.add_argument("--spikes", type=int, default=120, help="boosts: metric spikes (120)")
@@ -152,6 +155,7 @@ def main(argv: list[str]) -> int:
                     agents=args.claim_agents,
                     procs=args.claim_procs,
                     groups=args.open_groups,
+                    modes=args.claim_modes.split(","),
                 )
             elif name == "sla":
                 from . import sla

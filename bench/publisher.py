@@ -48,7 +48,8 @@ def main(argv: list[str]) -> int:
         data = comment_event_data(rng)
         data["sent"] = time.time()
         with transaction.atomic():
-            (payload,) = eventlog.append(stream_id, [NewEvent("comment", "received", data)])
+            written = eventlog.append(stream_id, [NewEvent("comment", "received", data)])
+        (payload,) = written  # filled in as the transaction commits
         return payload["id"]
 
     count = round(args.rate * args.seconds)

@@ -82,6 +82,8 @@ TEMPLATES = [
 # --- Data stores -------------------------------------------------------------------------
 
 DATABASES = {"default": env.db("DATABASE_URL")}
+# Django's PostgreSQL backend, writing a transaction's event-log rows with its COMMIT.
+DATABASES["default"]["ENGINE"] = "rooms.backend"
 # A pool per process: the ASGI server runs sync views on several threads, and opening a
 # PostgreSQL connection per request would dominate the cost of a webhook batch.
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -102,7 +104,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "mcn_console.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("MCN_REDIS_PREFIX", default="mcn"),
     }

@@ -627,24 +627,38 @@ _USERS = User._meta.db_table
 _GROUP_FIELDS = [field.attname for field in QuestionGroup._meta.concrete_fields]
 _GROUP_COLUMNS = ", ".join(f"g.{field.column}" for field in QuestionGroup._meta.concrete_fields)
 
-_CLAIM_LOOK = f"""
-    WITH me AS (
-        SELECT capacity FROM {Agent._meta.db_table}
-        WHERE user_id = %(actor)s AND status = %(online)s
-        FOR UPDATE
-    )
+
+def _group_seen_sql(*, also: str = "") -> str:
+    """SQL reading a group as a claim judges it: its columns, its holder's and answerer's
+    names, its askers, whether the actor is crewed as the stream's CS agent, then `also`."""
+    return f"""
     SELECT {_GROUP_COLUMNS},
            holder.username, holder.display_name, answerer.username, answerer.display_name,
            {askers_sql("g.id")},
            EXISTS (
                SELECT 1 FROM {CrewAssignment._meta.db_table}
                WHERE stream_id = g.stream_id AND person_id = %(actor)s AND role = %(cs_agent)s
-           ),
-           (SELECT capacity FROM me)
+           )
+           {also}
     FROM {_GROUPS} AS g
     LEFT JOIN {_USERS} AS holder ON holder.id = g.claimed_by_id
     LEFT JOIN {_USERS} AS answerer ON answerer.id = g.answered_by_id
     WHERE g.id = %(group)s
+    """
+
+
+# Under contention most claims are of groups already taken, which the agent's screen had
+# not yet heard of: one statement outside any transaction sees that and refuses, with no
+# lock taken and nothing for the database to commit.
+_CLAIM_SEEN = _group_seen_sql()
+
+_CLAIM_LOOK = f"""
+    WITH me AS (
+        SELECT capacity FROM {Agent._meta.db_table}
+        WHERE user_id = %(actor)s AND status = %(online)s
+        FOR UPDATE
+    )
+    {_group_seen_sql(also=", (SELECT capacity FROM me)")}
 """
 
 # `_take`, counting the agent's claims as `_claiming_agent` does. The agent's row was
@@ -680,11 +694,21 @@ def _publish_row(op: str, group: QuestionGroup, row: Sequence) -> None:
     )
 
 
+def _group_seen(row: Sequence) -> tuple[QuestionGroup, list[str], bool]:
+    """A row of `_group_seen_sql`: the group with its holder and answerer named, its askers,
+    and whether the actor is crewed on its stream."""
+    n = len(_GROUP_FIELDS)
+    group = _group_from_row(row)
+    group.claimed_by = _user_named(group.claimed_by_id, *row[n : n + 2])
+    group.answered_by = _user_named(group.answered_by_id, *row[n + 2 : n + 4])
+    return group, row[n + 4], row[n + 5]
+
+
 def _claim_look(
     actor: User, group_id: int
 ) -> tuple[QuestionGroup | None, list[str], bool, int | None]:
-    """`_CLAIM_LOOK`: the group with its holder's and answerer's names, its askers, whether
-    the actor is crewed as the stream's CS agent, and their capacity if they are online."""
+    """`_CLAIM_LOOK`: the group as `_group_seen` reads it, and the actor's capacity if
+    they are online."""
     rows = prepared.execute(
         _CLAIM_LOOK,
         {
@@ -697,11 +721,27 @@ def _claim_look(
     if not rows:
         return None, [], False, None
     [row] = rows
-    n = len(_GROUP_FIELDS)
-    group = _group_from_row(row)
-    group.claimed_by = _user_named(group.claimed_by_id, *row[n : n + 2])
-    group.answered_by = _user_named(group.answered_by_id, *row[n + 2 : n + 4])
-    return group, row[n + 4], row[n + 5], row[n + 6]
+    return *_group_seen(row), row[-1]
+
+
+def _claim_refused_on_sight(
+    actor: User, group_id: int, *, now: datetime, seen_version: int | None
+) -> GroupConflict | None:
+    """`_CLAIM_SEEN`, run on its own: the refusal of a crewed CS agent's claim of a group
+    plainly not free for them, or None when the claim must be decided in a transaction."""
+    if not actor.is_active or connection.in_atomic_block:
+        return None
+    rows = prepared.execute(
+        _CLAIM_SEEN, {"actor": actor.pk, "group": group_id, "cs_agent": CrewRole.CS_AGENT}
+    )
+    if not rows:
+        return None
+    current, askers, crewed = _group_seen(rows[0])
+    if not crewed or _holds(current, actor, now) or _claimable(current, now, seen_version):
+        return None
+    return GroupConflict(
+        _refusal(current, actor, now=now), current=group_data(current, askers=askers)
+    )
 
 
 def _claim_fast(
@@ -761,6 +801,9 @@ def group_claim(
     agent's screen showed it.
     """
     now = now or timezone.now()
+    refusal = _claim_refused_on_sight(actor, group.pk, now=now, seen_version=seen_version)
+    if refusal is not None:
+        raise refusal
     # Every refusal comes before the claim writes anything.
     with prepared.atomic_refusing():
         claimed = _claim_fast(actor, group.pk, now=now, seen_version=seen_version)

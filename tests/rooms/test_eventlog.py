@@ -1,8 +1,10 @@
+import asyncio
 import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from channels.layers import get_channel_layer
+from django.db import IntegrityError, connection, transaction
 
 from rooms import eventlog
 from rooms.eventlog import NewEvent
@@ -128,19 +130,115 @@ def test_prune_deletes_old_events_but_keeps_each_streams_newest():
 
 
 def test_deferred_appends_are_written_when_the_block_ends_in_stream_order():
+    """Events whose data is computed with the head locked are written as the block ends."""
     first, second = StreamFactory(), StreamFactory()
 
     with transaction.atomic():
         with eventlog.deferred():
-            returned = eventlog.append(second.pk, [NewEvent("note", "a")])
-            eventlog.append(first.pk, [NewEvent("note", "b")])
-            eventlog.append(second.pk, [NewEvent("note", "c")])
+            returned = eventlog.append(second.pk, [NewEvent("note", "a", lambda: {})])
+            eventlog.append(first.pk, [NewEvent("note", "b", lambda: {})])
+            eventlog.append(second.pk, [NewEvent("note", "c", lambda: {})])
             held_during_block = StreamEvent.objects.count()
         written = list(StreamEvent.objects.order_by("pk").values_list("stream_id", "seq", "op"))
 
     assert returned == []
     assert held_during_block == 0
     assert written == [(first.pk, 1, "b"), (second.pk, 1, "a"), (second.pk, 2, "c")]
+
+
+def test_events_are_written_as_the_transaction_commits_streams_in_id_order(monkeypatch):
+    first, second = StreamFactory(), StreamFactory()
+    broadcasts: list[tuple[object, list[dict]]] = []
+    monkeypatch.setattr(
+        eventlog, "broadcast", lambda stream_id, payloads: broadcasts.append((stream_id, payloads))
+    )
+
+    with transaction.atomic():
+        a = eventlog.append(second.pk, [NewEvent("note", "a", {"n": 1})])
+        with eventlog.deferred():
+            eventlog.append(first.pk, [NewEvent("note", "b")])
+        c = eventlog.append(second.pk, [NewEvent("note", "c")])
+        rows_before_commit = StreamEvent.objects.count()
+        payloads_before_commit = a + c
+        transaction.on_commit(lambda: broadcasts.append(("hooks run", [])))
+
+    stored = list(StreamEvent.objects.order_by("pk").values_list("stream_id", "seq", "op", "data"))
+    assert rows_before_commit == 0
+    assert payloads_before_commit == []
+    assert stored == [
+        (first.pk, 1, "b", {}),
+        (second.pk, 1, "a", {"n": 1}),
+        (second.pk, 2, "c", {}),
+    ]
+    assert [(e["id"], e["op"], e["data"]) for e in a + c] == [(1, "a", {"n": 1}), (2, "c", {})]
+    assert [stream_id for stream_id, _payloads in broadcasts] == [first.pk, second.pk, "hooks run"]
+    assert broadcasts[1][1] == a + c
+
+
+def test_a_rollback_to_a_savepoint_drops_the_events_appended_after_it():
+    stream = StreamFactory()
+
+    with transaction.atomic():
+        eventlog.append(stream.pk, [NewEvent("note", "before")])
+        with pytest.raises(ValueError), transaction.atomic():
+            eventlog.append(stream.pk, [NewEvent("note", "rolled back")])
+            raise ValueError("the nested work failed")
+        with transaction.atomic():
+            eventlog.append(stream.pk, [NewEvent("note", "in a kept savepoint")])
+        eventlog.append(stream.pk, [NewEvent("note", "after")])
+
+    assert list(StreamEvent.objects.order_by("seq").values_list("seq", "op")) == [
+        (1, "before"),
+        (2, "in a kept savepoint"),
+        (3, "after"),
+    ]
+
+
+def test_an_event_computed_with_the_head_locked_is_written_at_once():
+    stream = StreamFactory()
+
+    with transaction.atomic():
+        eventlog.append(stream.pk, [NewEvent("note", "held")])
+        eventlog.append(stream.pk, [NewEvent("tiles", "summary", lambda: {"seen": "locked"})])
+        during = list(StreamEvent.objects.values_list("seq", "op"))
+
+    assert during == [(1, "summary")]
+    assert list(StreamEvent.objects.order_by("seq").values_list("seq", "op")) == [
+        (1, "summary"),
+        (2, "held"),
+    ]
+
+
+def test_a_commit_that_fails_with_its_events_keeps_nothing_of_the_transaction():
+    """The events go to the server with the COMMIT; if either fails, so does the whole."""
+    stream = StreamFactory()
+    missing_stream = stream.pk + 1000  # its foreign key is checked as the transaction commits
+    kept = _append(stream.pk, 1)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        written = eventlog.append(stream.pk, [NewEvent("note", "with the failed commit")])
+        eventlog.append(missing_stream, [NewEvent("note", "for no stream")])
+    after = _append(stream.pk, 1)
+
+    assert written == []
+    assert [e["id"] for e in kept + after] == [1, 2]
+    assert list(StreamEvent.objects.order_by("seq").values_list("op", flat=True)) == [
+        "added",
+        "added",
+    ]
+
+
+def test_a_rolled_back_transaction_hands_nothing_to_the_next_one():
+    stream = StreamFactory()
+
+    with pytest.raises(ValueError), transaction.atomic():
+        eventlog.append(stream.pk, [NewEvent("note", "rolled back")])
+        raise ValueError("the service failed")
+    with transaction.atomic():
+        StreamEvent.objects.count()  # a transaction that appends nothing
+
+    assert StreamEvent.objects.count() == 0
+    assert eventlog.head(stream.pk) == 0
 
 
 def test_a_nested_deferred_block_that_fails_writes_nothing_of_its_own():
@@ -209,7 +307,8 @@ def test_an_event_is_stamped_after_it_waited_for_the_head_not_before():
             connections.close_all()
 
     with transaction.atomic():
-        _append(stream.pk, 1, "first")  # holds the head row until this block commits
+        # Data computed with the head locked: written at once, the head held until commit.
+        eventlog.append(stream.pk, [NewEvent("first", "added", lambda: {})])
         writer = threading.Thread(target=second_writer)
         writer.start()
         wait_until(lambda: locks_awaited() > 0)
@@ -219,3 +318,27 @@ def test_an_event_is_stamped_after_it_waited_for_the_head_not_before():
     stored = StreamEvent.objects.get(stream=stream, seq=2)
     assert stored.at >= released
     assert written["payload"]["at"] == stored.at.isoformat()
+
+
+@pytest.mark.asyncio
+async def test_doorbells_left_while_the_sender_is_busy_go_out_as_one_message_per_stream():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    busy, quiet = 9_000_001, 9_000_002  # no stream rows needed: only the doorbells
+    await layer.group_add(eventlog.group_name(busy), channel)
+    publisher = eventlog._Publisher()
+    sender_free = threading.Event()
+    publisher.loop.call_soon_threadsafe(sender_free.wait)  # the sender's loop is busy
+
+    publisher.send(eventlog.group_name(busy), [{"id": 1}])
+    publisher.send(eventlog.group_name(busy), [{"id": 2}, {"id": 3}])
+    publisher.send(eventlog.group_name(quiet), [{"id": 1}])
+    publisher.send(eventlog.group_name(busy), [{"id": 4}])
+    sender_free.set()
+    first = await asyncio.wait_for(layer.receive(channel), 5)
+    publisher.send(eventlog.group_name(busy), [{"id": 5}])
+    second = await asyncio.wait_for(layer.receive(channel), 5)
+    await layer.group_discard(eventlog.group_name(busy), channel)
+
+    assert first == {"type": "stream.events", "events": [{"id": n} for n in (1, 2, 3, 4)]}
+    assert second == {"type": "stream.events", "events": [{"id": 5}]}

@@ -15,7 +15,7 @@ from rooms import eventlog
 from rooms import services as room_services
 from rooms.models import CrewRole, Role, StreamEvent
 from support import services
-from support.models import AgentStatus, GroupStatus, QuestionGroup
+from support.models import Agent, AgentStatus, GroupStatus, QuestionGroup
 from support.selectors import groups_data, queue_for_stream
 from support.tasks import claims_sweep_task
 from tests.conftest import locks_awaited, wait_until
@@ -213,6 +213,23 @@ def test_claims_and_answers_log_the_group_as_it_is_whoever_makes_them(who):
     assert sorted(answer_event["askers"]) == ["Lily", "阿花"]
 
 
+def _claim_from_another_connection(actor, group) -> tuple[threading.Thread, dict]:
+    """The actor's claim, started on a thread of its own; a refusal lands in the dict."""
+    outcome: dict = {}
+
+    def claim() -> None:
+        try:
+            services.group_claim(actor=actor, group=group)
+        except services.GroupConflict as refused:
+            outcome["refused"] = refused
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=claim)
+    thread.start()
+    return thread, outcome
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_claim_that_loses_the_race_after_reading_the_group_free_is_refused_with_the_winner():
     """Ben reads the group free while Anna's claim is not yet committed; his UPDATE waits for
@@ -220,20 +237,9 @@ def test_a_claim_that_loses_the_race_after_reading_the_group_free_is_refused_wit
     stream = StreamFactory()
     group = QuestionGroupFactory(stream=stream)
     anna, ben = cs_agent(stream), cs_agent(stream)
-    outcome: dict = {}
-
-    def ben_claims() -> None:
-        try:
-            services.group_claim(actor=ben, group=group)
-        except services.GroupConflict as refused:
-            outcome["refused"] = refused
-        finally:
-            connection.close()
-
     with transaction.atomic():
         assert services._take(group.pk, anna, now=timezone.now(), seen_version=None)
-        ben_thread = threading.Thread(target=ben_claims)
-        ben_thread.start()
+        ben_thread, outcome = _claim_from_another_connection(ben, group)
         wait_until(lambda: locks_awaited() > 0)
     ben_thread.join()
 
@@ -241,6 +247,27 @@ def test_a_claim_that_loses_the_race_after_reading_the_group_free_is_refused_wit
     assert refused.current["claimed_by"] == anna.pk
     assert str(anna) in refused.messages[0]
     assert QuestionGroup.objects.get().claimed_by_id == anna.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_of_a_group_already_taken_is_refused_without_waiting_for_a_lock():
+    """Most claims under contention are of groups another agent took a moment ago: one read
+    outside any transaction refuses them, waiting for nobody (here, Ben's own other screen
+    holds his agent row mid-claim)."""
+    stream = StreamFactory()
+    group = QuestionGroupFactory(stream=stream)
+    anna, ben = cs_agent(stream), cs_agent(stream)
+    services.group_claim(actor=anna, group=group)
+    with transaction.atomic():
+        Agent.objects.select_for_update().get(user=ben)
+        ben_thread, outcome = _claim_from_another_connection(ben, group)
+        wait_until(lambda: "refused" in outcome or locks_awaited() > 0)
+        waited = locks_awaited()
+    ben_thread.join()
+
+    assert waited == 0
+    assert outcome["refused"].current["claimed_by"] == anna.pk
+    assert str(anna) in outcome["refused"].messages[0]
 
 
 def test_a_refusal_keeps_the_connections_prepared_statements():

@@ -1,0 +1,46 @@
+"""The database backend: Django's PostgreSQL backend, committing with the event log.
+
+A transaction's appends to the event log are held on the connection and written with its
+COMMIT, in one round trip (`rooms.eventlog.commit_held`); see `rooms.eventlog` for why. This
+backend keeps the held events in step with the transaction: written by a commit, forgotten
+by a rollback, and by a rollback to a savepoint those appended since it.
+"""
+
+from django.db.backends.postgresql import base
+from django.db.backends.utils import debug_transaction
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # (savepoint ids when appended, stream id, events, the list append returned),
+        # in the order appended.
+        self.eventlog_held: list = []
+
+    def _commit(self):
+        if self.connection is None or not self.eventlog_held:
+            return super()._commit()
+        from rooms import eventlog
+
+        with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
+            eventlog.commit_held(self)
+
+    def _rollback(self):
+        self.eventlog_held = []
+        return super()._rollback()
+
+    def _close(self):
+        self.eventlog_held = []
+        return super()._close()
+
+    def _set_autocommit(self, autocommit):
+        # Held events belong to the transaction that appended them and to no later one,
+        # whichever way that transaction ended.
+        self.eventlog_held = []
+        return super()._set_autocommit(autocommit)
+
+    def savepoint_rollback(self, sid):
+        super().savepoint_rollback(sid)
+        from rooms import eventlog
+
+        eventlog.discard_held(self, sid)
