@@ -179,6 +179,17 @@ def _payloads(
     ]
 
 
+# The commit that releases the heads does not wait for its WAL to reach the disk; a
+# statement right after it, in its own transaction, does, and that WAL comes after the
+# commit's (`pg_logical_emit_message` writes a record in any wal_level; a transaction that
+# wrote none would not wait). So the heads are held for the rows' write alone, and nobody
+# is told of the commit - the service returns, the doorbell rings - before it is on disk:
+# any later commit that read these rows reaches the disk after them. What others may read
+# in the moment between, a crash could take back, as with an asynchronous standby.
+_COMMIT_UNFLUSHED = "SET LOCAL synchronous_commit TO off"
+_FLUSHED = "SELECT pg_logical_emit_message(true, 'mcn-console', '')"
+
+
 def commit_held(wrapper: Any) -> None:
     """Commit the transaction on the database connection `wrapper` (Django's), writing the
     events held for it in the same round trip, then broadcast them.
@@ -194,7 +205,8 @@ def commit_held(wrapper: Any) -> None:
         by_stream.setdefault(stream_id, []).extend((event, written) for event in events)
     conn = wrapper.connection
     sent = []
-    with conn.pipeline():
+    with conn.pipeline(), psycopg.Cursor(conn) as control:
+        control.execute(_COMMIT_UNFLUSHED)
         for stream_id in sorted(by_stream):
             events = [event for event, _written in by_stream[stream_id]]
             cursor = psycopg.Cursor(conn)
@@ -202,7 +214,8 @@ def commit_held(wrapper: Any) -> None:
                 _ALLOCATE_AND_INSERT, _insert_params(stream_id, events), prepare=True, binary=True
             )
             sent.append((stream_id, events, cursor))
-        conn.commit()
+        control.execute("COMMIT")
+        control.execute(_FLUSHED, prepare=True)
     for stream_id, events, cursor in sent:
         first_seq, at = min(cursor.fetchall())
         cursor.close()

@@ -724,34 +724,75 @@ def _claim_look(
     return *_group_seen(row), row[-1]
 
 
-def _claim_refused_on_sight(
+def _claim_on_sight(
     actor: User, group_id: int, *, now: datetime, seen_version: int | None
-) -> GroupConflict | None:
-    """`_CLAIM_SEEN`, run on its own: the refusal of a crewed CS agent's claim of a group
-    plainly not free for them, or None when the claim must be decided in a transaction."""
+) -> tuple[GroupConflict | None, QuestionGroup | None]:
+    """`_CLAIM_SEEN`, run on its own, for a crewed CS agent: (the refusal, None) for a group
+    plainly not free for them; (None, the group) for one that looked free; (None, None)
+    when the claim must be judged from the start in a transaction."""
     if not actor.is_active or connection.in_atomic_block:
-        return None
+        return None, None
     rows = prepared.execute(
         _CLAIM_SEEN, {"actor": actor.pk, "group": group_id, "cs_agent": CrewRole.CS_AGENT}
     )
     if not rows:
-        return None
+        return None, None
     current, askers, crewed = _group_seen(rows[0])
-    if not crewed or _holds(current, actor, now) or _claimable(current, now, seen_version):
-        return None
+    if not crewed or _holds(current, actor, now):
+        return None, None
+    if _claimable(current, now, seen_version):
+        return None, current
     return GroupConflict(
         _refusal(current, actor, now=now), current=group_data(current, askers=askers)
+    ), None
+
+
+# For a group that looked free: the agent's row locked, their capacity if online, and
+# whether they are still crewed as the stream's CS agent.
+_CLAIM_AGENT = f"""
+    SELECT a.capacity,
+           EXISTS (
+               SELECT 1 FROM {CrewAssignment._meta.db_table}
+               WHERE stream_id = %(stream)s AND person_id = %(actor)s AND role = %(cs_agent)s
+           )
+    FROM {Agent._meta.db_table} AS a
+    WHERE a.user_id = %(actor)s AND a.status = %(online)s
+    FOR UPDATE OF a
+"""
+
+
+def _claiming_agent_row(actor: User, stream_id: int) -> tuple[bool, int | None]:
+    """`_CLAIM_AGENT`: whether the actor is crewed, and their capacity if online."""
+    rows = prepared.execute(
+        _CLAIM_AGENT,
+        {
+            "actor": actor.pk,
+            "stream": stream_id,
+            "online": AgentStatus.ONLINE,
+            "cs_agent": CrewRole.CS_AGENT,
+        },
     )
+    return (rows[0][1], rows[0][0]) if rows else (False, None)
 
 
 def _claim_fast(
-    actor: User, group_id: int, *, now: datetime, seen_version: int | None
+    actor: User,
+    group_id: int,
+    *,
+    now: datetime,
+    seen_version: int | None,
+    looked_free: QuestionGroup | None = None,
 ) -> QuestionGroup | None:
     """The claim as a crewed CS agent makes it: the group claimed, or `GroupConflict`, or
-    None when the full path must decide (someone else, not online, at capacity)."""
+    None when the full path must decide (someone else, not online, at capacity). A group
+    `looked_free` a moment ago is not read again before the conditional take."""
     if not actor.is_active:
         return None
-    current, askers, crewed, capacity = _claim_look(actor, group_id)
+    if looked_free is not None:
+        current, askers = looked_free, []
+        crewed, capacity = _claiming_agent_row(actor, looked_free.stream_id)
+    else:
+        current, askers, crewed, capacity = _claim_look(actor, group_id)
     if current is None or not crewed:
         return None
     if _holds(current, actor, now):
@@ -801,12 +842,14 @@ def group_claim(
     agent's screen showed it.
     """
     now = now or timezone.now()
-    refusal = _claim_refused_on_sight(actor, group.pk, now=now, seen_version=seen_version)
+    refusal, looked_free = _claim_on_sight(actor, group.pk, now=now, seen_version=seen_version)
     if refusal is not None:
         raise refusal
     # Every refusal comes before the claim writes anything.
     with prepared.atomic_refusing():
-        claimed = _claim_fast(actor, group.pk, now=now, seen_version=seen_version)
+        claimed = _claim_fast(
+            actor, group.pk, now=now, seen_version=seen_version, looked_free=looked_free
+        )
         if claimed is None:
             claimed = _claim_full(actor, group, now=now, seen_version=seen_version)
     return claimed

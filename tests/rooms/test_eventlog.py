@@ -228,6 +228,26 @@ def test_a_commit_that_fails_with_its_events_keeps_nothing_of_the_transaction():
     ]
 
 
+def test_the_commit_that_writes_events_leaves_the_connections_commit_mode_as_it_was():
+    """The log's commit releases the heads before its WAL reaches the disk, then waits for
+    the disk in a statement of its own; later transactions on the pooled connection commit
+    as configured."""
+    stream = StreamFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        configured = cursor.fetchone()[0]
+
+    with transaction.atomic():
+        eventlog.append(stream.pk, [NewEvent("note", "added")])
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        after = cursor.fetchone()[0]
+
+    assert configured != "off"
+    assert after == configured
+    assert eventlog.head(stream.pk) == 1
+
+
 def test_a_rolled_back_transaction_hands_nothing_to_the_next_one():
     stream = StreamFactory()
 
