@@ -211,11 +211,14 @@ def commit_held(wrapper: Any) -> None:
             events = [event for event, _written in by_stream[stream_id]]
             cursor = psycopg.Cursor(conn)
             cursor.execute(
-                _ALLOCATE_AND_INSERT, _insert_params(stream_id, events), prepare=True, binary=True
+                prepared.encoded(_ALLOCATE_AND_INSERT),
+                _insert_params(stream_id, events),
+                prepare=True,
+                binary=True,
             )
             sent.append((stream_id, events, cursor))
         control.execute("COMMIT")
-        control.execute(_FLUSHED, prepare=True)
+        control.execute(prepared.encoded(_FLUSHED), prepare=True)
     for stream_id, events, cursor in sent:
         first_seq, at = min(cursor.fetchall())
         cursor.close()
