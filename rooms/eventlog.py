@@ -8,11 +8,11 @@ fill any gap from this log (see `rooms.consumers`).
 
 Every writer of a stream's log queues on its head row, so how long each holds it bounds how
 many changes a second the stream can take. The events a transaction appends are therefore
-held and written as it commits, in one round trip with the COMMIT (`commit_held`, called
-by this project's database backend, `rooms.backend`): the head is locked only while the
-database writes the rows and flushes the commit, never while the application, on a busy
-machine, waits for its turn to run between the two. A stream taking hundreds of claims and
-answers a second measured half as fast when its writers held the head across that wait.
+held and written as it commits, in one message with the COMMIT (`commit_held`, called by
+this project's database backend, `rooms.backend`): the head is locked only while the
+database writes the rows and the commit, never while the application, on a busy machine,
+waits for its turn to run between the two. A stream taking hundreds of claims and answers
+a second measured half as fast when its writers held the head across that wait.
 """
 
 import asyncio
@@ -127,21 +127,49 @@ def deferred() -> Iterator[None]:
         _write_or_hold(stream_id, held[stream_id])
 
 
+@dataclass
+class _Held:
+    """Events appended to one stream in a transaction and held for its commit."""
+
+    savepoints: set  # the transaction's savepoint ids when appended (`discard_held`)
+    stream_id: int
+    events: list[NewEvent]
+    texts: list[str]  # their data as JSON, made when appended: a commit must not fail on it
+    written: list[dict[str, Any]]  # what `append` returned, filled once written
+
+
 def _write_or_hold(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
     waiting = getattr(connection, "eventlog_held", None)
     if (
         waiting is None  # another database backend: no commit to ride along with
         or connection.atomic_blocks[0]._from_testcase  # a test's transaction, never committed
-        or any(callable(event.data) for event in events)
     ):
-        # Written now, so a stream's events held for the commit come after these: within
-        # one transaction only the order of each kind among itself is kept.
         return _write(stream_id, events)
-    # Tagged like `transaction.on_commit` hooks: a rollback to a savepoint drops what was
-    # appended after it (`discard_held`).
+    if any(callable(event.data) for event in events):
+        # Written now, holding the head to the end of the transaction. What is held for
+        # this stream and those before it is written first, so that heads are still locked
+        # in id order (the rest at commit) and the stream's events stay in append order.
+        earlier = [held for held in waiting if held.stream_id <= stream_id]
+        waiting[:] = [held for held in waiting if held.stream_id > stream_id]
+        for earlier_id in sorted({held.stream_id for held in earlier}):
+            _write_held(earlier_id, [held for held in earlier if held.stream_id == earlier_id])
+        return _write(stream_id, events)
     written: list[dict[str, Any]] = []
-    waiting.append((set(connection.savepoint_ids), stream_id, list(events), written))
+    texts = [json.dumps(event.data) for event in events]
+    waiting.append(_Held(set(connection.savepoint_ids), stream_id, list(events), texts, written))
     return written
+
+
+def _write_held(stream_id: int, held: list[_Held]) -> None:
+    payloads = _write(stream_id, [event for entry in held for event in entry.events])
+    _fill(held, payloads)
+
+
+def _fill(held: list[_Held], payloads: list[dict[str, Any]]) -> None:
+    """Hand each `append` call its events' payloads, in the order they were appended."""
+    rest = iter(payloads)
+    for entry in held:
+        entry.written.extend(next(rest) for _event in entry.events)
 
 
 def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
@@ -160,8 +188,9 @@ def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
         )
     else:
         datas = [event.data for event in events]
+        texts = [json.dumps(data) for data in datas]
         first_seq, at = min(
-            prepared.execute(_ALLOCATE_AND_INSERT, _insert_params(stream_id, events))
+            prepared.execute(_ALLOCATE_AND_INSERT, _insert_params(stream_id, events, texts))
         )
     payloads = _payloads(stream_id, first_seq, at, events, datas)
     transaction.on_commit(lambda: broadcast(stream_id, payloads), robust=True)
@@ -184,47 +213,53 @@ def _payloads(
 # commit's (`pg_logical_emit_message` writes a record in any wal_level; a transaction that
 # wrote none would not wait). So the heads are held for the rows' write alone, and nobody
 # is told of the commit - the service returns, the doorbell rings - before it is on disk:
-# any later commit that read these rows reaches the disk after them. What others may read
-# in the moment between, a crash could take back, as with an asynchronous standby.
+# any later commit that read these rows reaches the disk after them. What other sessions
+# read in that moment (a screen catching up from the log), a crash of the database could
+# take back, and the ids would then be issued again: as after a failover to a standby that
+# had not yet received the last commits. If the wait itself fails (the connection or the
+# server went away), whether the commit stands is unknown, as when a COMMIT's reply is lost,
+# and the caller gets the error.
 _COMMIT_UNFLUSHED = "SET LOCAL synchronous_commit TO off"
 _FLUSHED = "SELECT pg_logical_emit_message(true, 'mcn-console', '')"
 
 
 def commit_held(wrapper: Any) -> None:
     """Commit the transaction on the database connection `wrapper` (Django's), writing the
-    events held for it in the same round trip, then broadcast them.
+    events held for it in the same message, then broadcast them.
 
-    Streams in id order, as every writer locks heads. The rows and the COMMIT go to the
-    server together (psycopg's pipeline mode), so the server releases the heads as soon as
-    the commit is flushed, whatever the application does meanwhile. An error — from a write
-    or from the commit — leaves the transaction to be rolled back, as any failed commit.
+    Streams in id order, as every writer locks heads. The rows, the COMMIT and the wait for
+    the disk reach the server as one message of several statements, parameters bound here,
+    so the server releases the heads as soon as it has written the rows and the commit,
+    whatever the application's thread does meanwhile. An error from a write or from the
+    commit leaves the transaction to be rolled back, as any failed commit.
     """
     held, wrapper.eventlog_held = wrapper.eventlog_held, []
-    by_stream: dict[int, list[tuple[NewEvent, list]]] = {}
-    for _savepoints, stream_id, events, written in held:
-        by_stream.setdefault(stream_id, []).extend((event, written) for event in events)
-    conn = wrapper.connection
-    sent = []
-    with conn.pipeline(), psycopg.Cursor(conn) as control:
-        control.execute(_COMMIT_UNFLUSHED)
-        for stream_id in sorted(by_stream):
-            events = [event for event, _written in by_stream[stream_id]]
-            cursor = psycopg.Cursor(conn)
-            cursor.execute(
-                prepared.encoded(_ALLOCATE_AND_INSERT),
-                _insert_params(stream_id, events),
-                prepare=True,
-                binary=True,
+    by_stream: dict[int, list[_Held]] = {}
+    for entry in held:
+        by_stream.setdefault(entry.stream_id, []).append(entry)
+    order = sorted(by_stream)
+    with psycopg.ClientCursor(wrapper.connection) as cursor:
+        inserts = [
+            cursor.mogrify(
+                _ALLOCATE_AND_INSERT,
+                _insert_params(
+                    stream_id,
+                    [event for entry in by_stream[stream_id] for event in entry.events],
+                    [text for entry in by_stream[stream_id] for text in entry.texts],
+                ),
             )
-            sent.append((stream_id, events, cursor))
-        control.execute("COMMIT")
-        control.execute(prepared.encoded(_FLUSHED), prepare=True)
-    for stream_id, events, cursor in sent:
-        first_seq, at = min(cursor.fetchall())
-        cursor.close()
+            for stream_id in order
+        ]
+        cursor.execute(";\n".join([_COMMIT_UNFLUSHED, *inserts, "COMMIT", _FLUSHED]))
+        firsts = []
+        for _stream_id in order:
+            cursor.nextset()  # past SET LOCAL, then each stream's insert in turn
+            firsts.append(min(cursor.fetchall()))
+    for stream_id, (first_seq, at) in zip(order, firsts, strict=True):
+        entries = by_stream[stream_id]
+        events = [event for entry in entries for event in entry.events]
         payloads = _payloads(stream_id, first_seq, at, events, [event.data for event in events])
-        for payload, (_event, written) in zip(payloads, by_stream[stream_id], strict=True):
-            written.append(payload)
+        _fill(entries, payloads)
         try:
             broadcast(stream_id, payloads)
         except Exception:
@@ -238,7 +273,7 @@ def discard_held(wrapper: Any, savepoint: str | None = None) -> None:
         wrapper.eventlog_held = []
     else:
         wrapper.eventlog_held = [
-            entry for entry in wrapper.eventlog_held if savepoint not in entry[0]
+            entry for entry in wrapper.eventlog_held if savepoint not in entry.savepoints
         ]
 
 
@@ -285,15 +320,18 @@ def _allocate(stream_id: int, count: int) -> int:
     return last_seq - count + 1
 
 
-def _insert_params(stream_id: int, events: Sequence[NewEvent]) -> dict[str, Any]:
-    """`_ALLOCATE_AND_INSERT`'s parameters. Its rows return each event's id and the time
-    they were stamped with, read from the clock once the head row is locked."""
+def _insert_params(
+    stream_id: int, events: Sequence[NewEvent], texts: Sequence[str]
+) -> dict[str, Any]:
+    """`_ALLOCATE_AND_INSERT`'s parameters, the events' data given as JSON `texts`. Its rows
+    return each event's id and the time they were stamped with, read from the clock once
+    the head row is locked."""
     return {
         "stream": stream_id,
         "count": len(events),
         "types": [event.type for event in events],
         "ops": [event.op for event in events],
-        "datas": [json.dumps(event.data) for event in events],
+        "datas": list(texts),
     }
 
 

@@ -6,6 +6,7 @@ backend keeps the held events in step with the transaction: written by a commit,
 by a rollback, and by a rollback to a savepoint those appended since it.
 """
 
+from django.db import DatabaseError
 from django.db.backends.postgresql import base
 from django.db.backends.utils import debug_transaction
 
@@ -13,8 +14,7 @@ from django.db.backends.utils import debug_transaction
 class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # (savepoint ids when appended, stream id, events, the list append returned),
-        # in the order appended.
+        # `eventlog._Held` entries, in the order appended.
         self.eventlog_held: list = []
 
     def _commit(self):
@@ -22,8 +22,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return super()._commit()
         from rooms import eventlog
 
-        with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
-            eventlog.commit_held(self)
+        try:
+            with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
+                eventlog.commit_held(self)
+        except DatabaseError:
+            raise
+        except Exception as error:
+            # Whatever failed, the transaction must be rolled back, which Django does for a
+            # commit's database errors only.
+            raise DatabaseError(f"the commit with the event log failed: {error!r}") from error
 
     def _rollback(self):
         self.eventlog_held = []
@@ -34,10 +41,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super()._close()
 
     def _set_autocommit(self, autocommit):
+        result = super()._set_autocommit(autocommit)
         # Held events belong to the transaction that appended them and to no later one,
         # whichever way that transaction ended.
         self.eventlog_held = []
-        return super()._set_autocommit(autocommit)
+        return result
 
     def savepoint_rollback(self, sid):
         super().savepoint_rollback(sid)

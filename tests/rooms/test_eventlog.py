@@ -2,13 +2,14 @@ import asyncio
 import threading
 from datetime import timedelta
 
+import psycopg
 import pytest
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from rooms import eventlog
 from rooms.eventlog import NewEvent
-from rooms.models import StreamEvent
+from rooms.models import Stream, StreamEvent
 from tests.factories import StreamFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -194,19 +195,21 @@ def test_a_rollback_to_a_savepoint_drops_the_events_appended_after_it():
     ]
 
 
-def test_an_event_computed_with_the_head_locked_is_written_at_once():
-    stream = StreamFactory()
+def test_an_event_computed_with_the_head_locked_is_written_at_once_after_those_before_it():
+    """Written at once, after what the transaction held for its own stream (append order)
+    and for streams before it (heads are locked in id order); later streams wait for the
+    commit."""
+    low, mid, high = StreamFactory(), StreamFactory(), StreamFactory()
 
     with transaction.atomic():
-        eventlog.append(stream.pk, [NewEvent("note", "held")])
-        eventlog.append(stream.pk, [NewEvent("tiles", "summary", lambda: {"seen": "locked"})])
-        during = list(StreamEvent.objects.values_list("seq", "op"))
+        eventlog.append(high.pk, [NewEvent("note", "high")])
+        eventlog.append(mid.pk, [NewEvent("note", "mid held")])
+        eventlog.append(low.pk, [NewEvent("note", "low")])
+        eventlog.append(mid.pk, [NewEvent("tiles", "summary", lambda: {"seen": "locked"})])
+        during = list(StreamEvent.objects.order_by("pk").values_list("stream_id", "seq", "op"))
 
-    assert during == [(1, "summary")]
-    assert list(StreamEvent.objects.order_by("seq").values_list("seq", "op")) == [
-        (1, "summary"),
-        (2, "held"),
-    ]
+    assert during == [(low.pk, 1, "low"), (mid.pk, 1, "mid held"), (mid.pk, 2, "summary")]
+    assert StreamEvent.objects.get(stream=high).op == "high"
 
 
 def test_a_commit_that_fails_with_its_events_keeps_nothing_of_the_transaction():
@@ -246,6 +249,36 @@ def test_the_commit_that_writes_events_leaves_the_connections_commit_mode_as_it_
     assert configured != "off"
     assert after == configured
     assert eventlog.head(stream.pk) == 1
+
+
+def test_a_commit_that_fails_in_the_application_rolls_the_transaction_back(monkeypatch):
+    """Django rolls back a commit's database errors only: any other failure while sending
+    the events is raised as one, so the transaction does not stay open holding its locks."""
+    stream = StreamFactory()
+
+    def broken_mogrify(*args, **kwargs):
+        raise RuntimeError("a defect while composing the commit")
+
+    with monkeypatch.context() as broken:
+        broken.setattr(psycopg.ClientCursor, "mogrify", broken_mogrify)
+        with pytest.raises(DatabaseError, match="a defect while composing"), transaction.atomic():
+            StreamFactory(title="made in the failed transaction")
+            eventlog.append(stream.pk, [NewEvent("note", "lost with it")])
+    after = _append(stream.pk, 1)
+
+    assert not Stream.objects.filter(title="made in the failed transaction").exists()
+    assert [e["id"] for e in after] == [1]
+
+
+def test_data_that_is_not_json_is_refused_when_appended_not_at_commit():
+    stream = StreamFactory()
+
+    with transaction.atomic():
+        with pytest.raises(TypeError):
+            eventlog.append(stream.pk, [NewEvent("note", "added", {"when": object()})])
+        eventlog.append(stream.pk, [NewEvent("note", "the service carries on")])
+
+    assert list(StreamEvent.objects.values_list("seq", "op")) == [(1, "the service carries on")]
 
 
 def test_a_rolled_back_transaction_hands_nothing_to_the_next_one():
