@@ -220,6 +220,8 @@ def _payloads(
 # server went away), whether the commit stands is unknown, as when a COMMIT's reply is lost,
 # and the caller gets the error.
 _COMMIT_UNFLUSHED = "SET LOCAL synchronous_commit TO off"
+# Held events whose data comes to at most this much JSON go in the commit's message.
+ONE_MESSAGE_BYTES = 16_384
 _FLUSHED = "SELECT pg_logical_emit_message(true, 'mcn-console', '')"
 
 
@@ -238,23 +240,30 @@ def commit_held(wrapper: Any) -> None:
     for entry in held:
         by_stream.setdefault(entry.stream_id, []).append(entry)
     order = sorted(by_stream)
+    params = [
+        _insert_params(
+            stream_id,
+            [event for entry in by_stream[stream_id] for event in entry.events],
+            [text for entry in by_stream[stream_id] for text in entry.texts],
+        )
+        for stream_id in order
+    ]
+    size = sum(len(text) for entry in held for text in entry.texts)
     with psycopg.ClientCursor(wrapper.connection) as cursor:
-        inserts = [
-            cursor.mogrify(
-                _ALLOCATE_AND_INSERT,
-                _insert_params(
-                    stream_id,
-                    [event for entry in by_stream[stream_id] for event in entry.events],
-                    [text for entry in by_stream[stream_id] for text in entry.texts],
-                ),
-            )
-            for stream_id in order
-        ]
+        if size <= ONE_MESSAGE_BYTES:
+            inserts = [cursor.mogrify(_ALLOCATE_AND_INSERT, p) for p in params]
+        else:
+            # A batch (an ingest dispatch) is written by the prepared statement, its data
+            # sent in binary: as a literal, the database would parse it all, and the heads
+            # are held across one round trip more.
+            firsts = [min(prepared.execute(_ALLOCATE_AND_INSERT, p)) for p in params]
+            inserts = []
         cursor.execute(";\n".join([_COMMIT_UNFLUSHED, *inserts, "COMMIT", _FLUSHED]))
-        firsts = []
-        for _stream_id in order:
-            cursor.nextset()  # past SET LOCAL, then each stream's insert in turn
-            firsts.append(min(cursor.fetchall()))
+        if inserts:
+            firsts = []
+            for _stream_id in order:
+                cursor.nextset()  # past SET LOCAL, then each stream's insert in turn
+                firsts.append(min(cursor.fetchall()))
     for stream_id, (first_seq, at) in zip(order, firsts, strict=True):
         entries = by_stream[stream_id]
         events = [event for entry in entries for event in entry.events]

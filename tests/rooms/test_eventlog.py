@@ -176,6 +176,22 @@ def test_events_are_written_as_the_transaction_commits_streams_in_id_order(monke
     assert broadcasts[1][1] == a + c
 
 
+def test_a_large_batch_is_written_as_its_transaction_commits_too():
+    """Held events beyond what the commit's message carries go by the prepared statement."""
+    first, second = StreamFactory(), StreamFactory()
+    text = "尺码 " * (eventlog.ONE_MESSAGE_BYTES // 4)
+
+    with transaction.atomic():
+        big = eventlog.append(second.pk, [NewEvent("note", "big", {"text": text})])
+        small = eventlog.append(first.pk, [NewEvent("note", "small")])
+        rows_before_commit = StreamEvent.objects.count()
+
+    stored = list(StreamEvent.objects.order_by("pk").values_list("stream_id", "seq", "op"))
+    assert rows_before_commit == 0
+    assert stored == [(first.pk, 1, "small"), (second.pk, 1, "big")]
+    assert [(e["id"], e["data"]) for e in big + small] == [(1, {"text": text}), (1, {})]
+
+
 def test_a_rollback_to_a_savepoint_drops_the_events_appended_after_it():
     stream = StreamFactory()
 
