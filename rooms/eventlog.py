@@ -286,41 +286,17 @@ def discard_held(wrapper: Any, savepoint: str | None = None) -> None:
         ]
 
 
-_HEAD = EventLogHead._meta.db_table
+# Ids and the rows are written by functions in the database (migration rooms 0010), whose
+# plans each connection keeps: `rooms_eventlog_allocate` takes `count` ids from the head row,
+# returning the last; `rooms_eventlog_write` takes ids for the events and inserts them,
+# returning each one's id and the time they were stamped with, read from the clock once the
+# head row is locked.
+_ALLOCATE = "SELECT rooms_eventlog_allocate(%(stream)s::bigint, %(count)s::bigint)"
 
-# Ids come from a plain UPDATE of the stream's head row, so writers waiting for it queue on
-# the row's lock one behind another. (An INSERT … ON CONFLICT DO UPDATE wakes every waiter
-# at each commit to try again: with a score of agents claiming on one stream, those retries
-# cost PostgreSQL more than the writes.) The INSERT runs only for a stream's first event.
-# `head` yields the stream's last id after taking `%(count)s` more.
-_HEAD_BUMP = f"""
-    bumped AS (
-        UPDATE {_HEAD} SET last_seq = last_seq + %(count)s::integer
-        WHERE stream_id = %(stream)s::bigint
-        RETURNING last_seq
-    ),
-    created AS (
-        INSERT INTO {_HEAD} AS head (stream_id, last_seq)
-        SELECT %(stream)s::bigint, %(count)s::integer WHERE NOT EXISTS (SELECT FROM bumped)
-        ON CONFLICT (stream_id) DO UPDATE SET last_seq = head.last_seq + EXCLUDED.last_seq
-        RETURNING last_seq
-    ),
-    head AS (SELECT last_seq FROM bumped UNION ALL SELECT last_seq FROM created)
-"""
-
-
-_ALLOCATE = f"WITH {_HEAD_BUMP} SELECT last_seq FROM head"
-
-_ALLOCATE_AND_INSERT = f"""
-    WITH {_HEAD_BUMP},
-    stamp AS (SELECT last_seq, clock_timestamp() AS at FROM head)
-    INSERT INTO {StreamEvent._meta.db_table} (stream_id, seq, type, op, at, data)
-    SELECT %(stream)s::bigint, stamp.last_seq - %(count)s::integer + e.n, e.type, e.op,
-           stamp.at, e.data::jsonb
-    FROM stamp, unnest(%(types)s::text[], %(ops)s::text[], %(datas)s::text[])
-        WITH ORDINALITY AS e(type, op, data, n)
-    RETURNING seq, at
-"""
+_ALLOCATE_AND_INSERT = (
+    "SELECT seq, at FROM rooms_eventlog_write("
+    "%(stream)s::bigint, %(types)s::text[], %(ops)s::text[], %(datas)s::text[])"
+)
 
 
 def _allocate(stream_id: int, count: int) -> int:
@@ -332,12 +308,9 @@ def _allocate(stream_id: int, count: int) -> int:
 def _insert_params(
     stream_id: int, events: Sequence[NewEvent], texts: Sequence[str]
 ) -> dict[str, Any]:
-    """`_ALLOCATE_AND_INSERT`'s parameters, the events' data given as JSON `texts`. Its rows
-    return each event's id and the time they were stamped with, read from the clock once
-    the head row is locked."""
+    """`_ALLOCATE_AND_INSERT`'s parameters, the events' data given as JSON `texts`."""
     return {
         "stream": stream_id,
-        "count": len(events),
         "types": [event.type for event in events],
         "ops": [event.op for event in events],
         "datas": list(texts),
