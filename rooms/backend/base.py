@@ -1,7 +1,7 @@
 """The database backend: Django's PostgreSQL backend, committing with the event log.
 
 A transaction's appends to the event log are held on the connection and written with its
-COMMIT, in one round trip (`rooms.eventlog.commit_held`); see `rooms.eventlog` for why. This
+COMMIT, in the same message (`rooms.eventlog.commit_held`); see `rooms.eventlog` for why. This
 backend keeps the held events in step with the transaction: written by a commit, forgotten
 by a rollback, and by a rollback to a savepoint those appended since it.
 """
