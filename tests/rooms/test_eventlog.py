@@ -399,15 +399,21 @@ async def test_doorbells_left_while_the_sender_is_busy_go_out_as_one_message_per
     sender_free = threading.Event()
     publisher.loop.call_soon_threadsafe(sender_free.wait)  # the sender's loop is busy
 
-    publisher.send(eventlog.group_name(busy), [{"id": 1}])
-    publisher.send(eventlog.group_name(busy), [{"id": 2}, {"id": 3}])
-    publisher.send(eventlog.group_name(quiet), [{"id": 1}])
-    publisher.send(eventlog.group_name(busy), [{"id": 4}])
-    sender_free.set()
-    first = await asyncio.wait_for(layer.receive(channel), 5)
-    publisher.send(eventlog.group_name(busy), [{"id": 5}])
-    second = await asyncio.wait_for(layer.receive(channel), 5)
-    await layer.group_discard(eventlog.group_name(busy), channel)
+    try:
+        publisher.send(eventlog.group_name(busy), [{"id": 1}])
+        publisher.send(eventlog.group_name(busy), [{"id": 2}, {"id": 3}])
+        publisher.send(eventlog.group_name(quiet), [{"id": 1}])
+        publisher.send(eventlog.group_name(busy), [{"id": 4}])
+        sender_free.set()
+        first = await asyncio.wait_for(layer.receive(channel), 5)
+        publisher.send(eventlog.group_name(busy), [{"id": 5}])
+        second = await asyncio.wait_for(layer.receive(channel), 5)
+    finally:
+        sender_free.set()
+        publisher.loop.call_soon_threadsafe(publisher.loop.stop)
+        publisher.thread.join(5)
+        await layer.group_discard(eventlog.group_name(busy), channel)
 
     assert first == {"type": "stream.events", "events": [{"id": n} for n in (1, 2, 3, 4)]}
     assert second == {"type": "stream.events", "events": [{"id": 5}]}
+    assert not publisher.thread.is_alive()
