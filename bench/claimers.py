@@ -56,6 +56,9 @@ def main(argv: list[str]) -> int:
         .order_by("deadline", "pk")
         .values_list("pk", flat=True)
     )
+    # What an agent's screen hands a service: the group's id and stream. Made before the
+    # run, so the agents' own bookkeeping takes as little of the machine as it can.
+    handles = {pk: QuestionGroup(pk=pk, stream=stream) for pk in queue}
     shared = threading.Lock()
     taken: set[int] = set()
     cursor = [0]
@@ -94,7 +97,7 @@ def main(argv: list[str]) -> int:
         mine.update(successes=[], claim_ms=[], conflict_ms=[], answer_ms=[], error_sample="")
 
         def group(group_id: int) -> QuestionGroup:
-            return QuestionGroup(pk=group_id, stream=stream)
+            return handles.get(group_id) or QuestionGroup(pk=group_id, stream=stream)
 
         try:
             connection.ensure_connection()

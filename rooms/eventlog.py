@@ -275,6 +275,49 @@ def commit_held(wrapper: Any) -> None:
             logger.exception("event broadcast to stream %s failed", stream_id)
 
 
+_OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
+
+
+def commit_alone(
+    call: str, params: dict[str, Any], stream_id: int, events: Sequence[NewEvent]
+) -> list[dict[str, Any]] | None:
+    """Run `call`, outside any transaction, as a transaction of its own committed in the
+    same message, as `commit_held` commits; broadcast its events. Returns their payloads,
+    or None when the call changed nothing.
+
+    `call` selects from a database function that makes one change and, only if it made
+    it, writes the stream's events by `rooms_eventlog_write`, given the placeholders
+    `%(stream)s`, `%(types)s`, `%(ops)s` and `%(datas)s` (filled here from `events`),
+    returning its rows. One round trip, where a transaction takes four or more: for a
+    change made hundreds of times a second, whose events the caller can compose before
+    making it.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("eventlog.commit_alone runs outside any transaction")
+    texts = [json.dumps(event.data) for event in events]
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors, psycopg.ClientCursor(raw) as cursor:
+        statement = cursor.mogrify(call, {**params, **_insert_params(stream_id, events, texts)})
+        try:
+            cursor.execute(";\n".join(["BEGIN", _COMMIT_UNFLUSHED, statement, "COMMIT", _FLUSHED]))
+        finally:
+            if raw.info.transaction_status in _OPEN:
+                raw.execute("ROLLBACK")  # a statement failed: the rest of the message was not run
+        cursor.nextset()  # past BEGIN
+        cursor.nextset()  # and SET LOCAL
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first_seq, at = min(rows)
+    payloads = _payloads(stream_id, first_seq, at, events, [event.data for event in events])
+    try:
+        broadcast(stream_id, payloads)
+    except Exception:
+        logger.exception("event broadcast to stream %s failed", stream_id)
+    return payloads
+
+
 def discard_held(wrapper: Any, savepoint: str | None = None) -> None:
     """Forget the events held on `wrapper`: all of them (a rollback), or those appended
     since `savepoint` was taken (a rollback to it)."""

@@ -1,11 +1,13 @@
 """Every write in the support app."""
 
+import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import groupby
+from typing import NamedTuple
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from rooms import eventlog, prepared
+from rooms.eventlog import NewEvent
 from rooms.models import (
     Channel,
     CrewAssignment,
@@ -630,7 +633,8 @@ _GROUP_COLUMNS = ", ".join(f"g.{field.column}" for field in QuestionGroup._meta.
 
 def _group_seen_sql(*, also: str = "") -> str:
     """SQL reading a group as a claim judges it: its columns, its holder's and answerer's
-    names, its askers, whether the actor is crewed as the stream's CS agent, then `also`."""
+    names, its askers, whether the actor is crewed as the stream's CS agent, the row's
+    version (`xmin`, for `support_claim_take` and `support_answer_write`), then `also`."""
     return f"""
     SELECT {_GROUP_COLUMNS},
            holder.username, holder.display_name, answerer.username, answerer.display_name,
@@ -638,7 +642,8 @@ def _group_seen_sql(*, also: str = "") -> str:
            EXISTS (
                SELECT 1 FROM {CrewAssignment._meta.db_table}
                WHERE stream_id = g.stream_id AND person_id = %(actor)s AND role = %(cs_agent)s
-           )
+           ),
+           g.xmin::text::bigint
            {also}
     FROM {_GROUPS} AS g
     LEFT JOIN {_USERS} AS holder ON holder.id = g.claimed_by_id
@@ -649,8 +654,9 @@ def _group_seen_sql(*, also: str = "") -> str:
 
 # Under contention most claims are of groups already taken, which the agent's screen had
 # not yet heard of: one statement outside any transaction sees that and refuses, with no
-# lock taken and nothing for the database to commit.
-_CLAIM_SEEN = _group_seen_sql()
+# lock taken and nothing for the database to commit. A group it sees free is taken by one
+# more message (`_claim_on_sight`). Answering reads the group the same way first.
+_GROUP_SEEN = _group_seen_sql()
 
 _CLAIM_LOOK = f"""
     WITH me AS (
@@ -694,14 +700,43 @@ def _publish_row(op: str, group: QuestionGroup, row: Sequence) -> None:
     )
 
 
-def _group_seen(row: Sequence) -> tuple[QuestionGroup, list[str], bool]:
-    """A row of `_group_seen_sql`: the group with its holder and answerer named, its askers,
-    and whether the actor is crewed on its stream."""
+class _Seen(NamedTuple):
+    """A group as read outside any transaction by `_GROUP_SEEN`."""
+
+    group: QuestionGroup  # with its holder and answerer named
+    askers: list[str]
+    crewed: bool  # the actor is crewed as the stream's CS agent
+    xmin: int  # the row's version, which any change to the row changes
+
+
+def _group_seen(row: Sequence) -> _Seen:
+    """A row of `_group_seen_sql`."""
     n = len(_GROUP_FIELDS)
     group = _group_from_row(row)
     group.claimed_by = _user_named(group.claimed_by_id, *row[n : n + 2])
     group.answered_by = _user_named(group.answered_by_id, *row[n + 2 : n + 4])
-    return group, row[n + 4], row[n + 5]
+    return _Seen(group, row[n + 4], row[n + 5], row[n + 6])
+
+
+def _read_on_sight(actor: User, group_id: int) -> _Seen | None:
+    """`_GROUP_SEEN` for an active actor outside any transaction (where what it saw can be
+    acted on by one message); None otherwise, or when there is no such group."""
+    if not actor.is_active or connection.in_atomic_block:
+        return None
+    rows = prepared.execute(
+        _GROUP_SEEN, {"actor": actor.pk, "group": group_id, "cs_agent": CrewRole.CS_AGENT}
+    )
+    return _group_seen(rows[0]) if rows else None
+
+
+def _changed(seen: _Seen, op: str, **changes) -> tuple[QuestionGroup, NewEvent]:
+    """The group as the change will leave it, if its row is still the one seen, and the
+    event that says so."""
+    group = copy.copy(seen.group)
+    for name, value in changes.items():
+        setattr(group, name, value)
+    group.version += 1
+    return group, NewEvent(type="question", op=op, data=group_data(group, askers=seen.askers))
 
 
 def _claim_look(
@@ -721,78 +756,61 @@ def _claim_look(
     if not rows:
         return None, [], False, None
     [row] = rows
-    return *_group_seen(row), row[-1]
+    current, askers, crewed, _xmin = _group_seen(row)
+    return current, askers, crewed, row[-1]
 
 
 def _claim_on_sight(
     actor: User, group_id: int, *, now: datetime, seen_version: int | None
-) -> tuple[GroupConflict | None, QuestionGroup | None]:
-    """`_CLAIM_SEEN`, run on its own, for a crewed CS agent: (the refusal, None) for a group
-    plainly not free for them; (None, the group) for one that looked free; (None, None)
-    when the claim must be judged from the start in a transaction."""
-    if not actor.is_active or connection.in_atomic_block:
-        return None, None
-    rows = prepared.execute(
-        _CLAIM_SEEN, {"actor": actor.pk, "group": group_id, "cs_agent": CrewRole.CS_AGENT}
-    )
-    if not rows:
-        return None, None
-    current, askers, crewed = _group_seen(rows[0])
-    if not crewed or _holds(current, actor, now):
-        return None, None
-    if _claimable(current, now, seen_version):
-        return None, current
-    return GroupConflict(
-        _refusal(current, actor, now=now), current=group_data(current, askers=askers)
-    ), None
-
-
-# For a group that looked free: the agent's row locked, their capacity if online, and
-# whether they are still crewed as the stream's CS agent.
-_CLAIM_AGENT = f"""
-    SELECT a.capacity,
-           EXISTS (
-               SELECT 1 FROM {CrewAssignment._meta.db_table}
-               WHERE stream_id = %(stream)s AND person_id = %(actor)s AND role = %(cs_agent)s
-           )
-    FROM {Agent._meta.db_table} AS a
-    WHERE a.user_id = %(actor)s AND a.status = %(online)s
-    FOR UPDATE OF a
-"""
-
-
-def _claiming_agent_row(actor: User, stream_id: int) -> tuple[bool, int | None]:
-    """`_CLAIM_AGENT`: whether the actor is crewed, and their capacity if online."""
-    rows = prepared.execute(
-        _CLAIM_AGENT,
+) -> QuestionGroup | None:
+    """The claim of a crewed CS agent outside any transaction, decided by what one read
+    sees: refused (`GroupConflict`) if the group is plainly not free for them, or taken by
+    `support_claim_take` if it is and its row has not changed since. None when the claim
+    must be decided from the start in a transaction."""
+    seen = _read_on_sight(actor, group_id)
+    if seen is None or not seen.crewed or _holds(seen.group, actor, now):
+        return None
+    if not _claimable(seen.group, now, seen_version):
+        raise GroupConflict(
+            _refusal(seen.group, actor, now=now),
+            current=group_data(seen.group, askers=seen.askers),
+        )
+    until = now + CLAIM_LEASE
+    claimed, event = _changed(seen, "claimed", claimed_by=actor, claim_expires_at=until)
+    written = eventlog.commit_alone(
+        _CLAIM_ALONE,
         {
+            "group": group_id,
+            "xmin": seen.xmin,
             "actor": actor.pk,
-            "stream": stream_id,
+            "now": now,
+            "until": until,
             "online": AgentStatus.ONLINE,
             "cs_agent": CrewRole.CS_AGENT,
         },
+        claimed.stream_id,
+        [event],
     )
-    return (rows[0][1], rows[0][0]) if rows else (False, None)
+    return claimed if written is not None else None
+
+
+_CLAIM_ALONE = """
+    SELECT seq, at FROM support_claim_take(
+        %(group)s, %(xmin)s, %(actor)s, %(now)s, %(until)s, %(online)s, %(cs_agent)s,
+        %(stream)s, %(types)s::text[], %(ops)s::text[], %(datas)s::text[]
+    )
+"""
 
 
 def _claim_fast(
-    actor: User,
-    group_id: int,
-    *,
-    now: datetime,
-    seen_version: int | None,
-    looked_free: QuestionGroup | None = None,
+    actor: User, group_id: int, *, now: datetime, seen_version: int | None
 ) -> QuestionGroup | None:
-    """The claim as a crewed CS agent makes it: the group claimed, or `GroupConflict`, or
-    None when the full path must decide (someone else, not online, at capacity). A group
-    `looked_free` a moment ago is not read again before the conditional take."""
+    """The claim as a crewed CS agent makes it in a transaction: the group claimed, or
+    `GroupConflict`, or None when the full path must decide (someone else, not online, at
+    capacity)."""
     if not actor.is_active:
         return None
-    if looked_free is not None:
-        current, askers = looked_free, []
-        crewed, capacity = _claiming_agent_row(actor, looked_free.stream_id)
-    else:
-        current, askers, crewed, capacity = _claim_look(actor, group_id)
+    current, askers, crewed, capacity = _claim_look(actor, group_id)
     if current is None or not crewed:
         return None
     if _holds(current, actor, now):
@@ -842,14 +860,12 @@ def group_claim(
     agent's screen showed it.
     """
     now = now or timezone.now()
-    refusal, looked_free = _claim_on_sight(actor, group.pk, now=now, seen_version=seen_version)
-    if refusal is not None:
-        raise refusal
+    claimed = _claim_on_sight(actor, group.pk, now=now, seen_version=seen_version)
+    if claimed is not None:
+        return claimed
     # Every refusal comes before the claim writes anything.
     with prepared.atomic_refusing():
-        claimed = _claim_fast(
-            actor, group.pk, now=now, seen_version=seen_version, looked_free=looked_free
-        )
+        claimed = _claim_fast(actor, group.pk, now=now, seen_version=seen_version)
         if claimed is None:
             claimed = _claim_full(actor, group, now=now, seen_version=seen_version)
     return claimed
@@ -1213,6 +1229,71 @@ def _answering(actor: User, group: QuestionGroup) -> QuestionGroup:
     return _locked_group(group)
 
 
+def _answer_on_sight(
+    actor: User,
+    group: QuestionGroup,
+    seen_version: int,
+    text: str,
+    canned_reply_ids: Sequence[int],
+    *,
+    now: datetime,
+) -> QuestionGroup | None:
+    """The answer of a crewed CS agent holding the group, outside any transaction: one read,
+    then `support_answer_write` if the group's row has not changed since. None when the
+    answer must be decided in a transaction (refusals included, which it words)."""
+    seen = _read_on_sight(actor, group.pk)
+    if (
+        seen is None
+        or not seen.crewed
+        or not _holds(seen.group, actor, now)
+        or seen.group.version != seen_version
+    ):
+        return None
+    reply = reply_compose(group=seen.group, text=text, canned_reply_ids=canned_reply_ids)
+    answered, event = _changed(
+        seen,
+        "answered",
+        status=GroupStatus.ANSWERED,
+        answered_by=actor,
+        answered_at=now,
+        reply=reply,
+        claimed_by=None,
+        claim_expires_at=None,
+    )
+    written = eventlog.commit_alone(
+        _ANSWER_ALONE,
+        {
+            "group": group.pk,
+            "xmin": seen.xmin,
+            "actor": actor.pk,
+            "now": now,
+            "reply": reply,
+            "key": reply_idempotency_key(answered),
+            "answered": GroupStatus.ANSWERED,
+            "pending": OutboxStatus.PENDING,
+        },
+        answered.stream_id,
+        [event],
+    )
+    if written is None:
+        return None
+    try:
+        replies_ring(answered.stream_id)
+    except Exception:
+        # The reply is committed in the outbox, which the sweep sends if the broker is away
+        # now; the agent must not be told their answer failed.
+        logger.exception("ringing for the replies of stream %s failed", answered.stream_id)
+    return answered
+
+
+_ANSWER_ALONE = """
+    SELECT seq, at FROM support_answer_write(
+        %(group)s, %(xmin)s, %(actor)s, %(now)s, %(reply)s, %(key)s, %(answered)s, %(pending)s,
+        %(stream)s, %(types)s::text[], %(ops)s::text[], %(datas)s::text[]
+    )
+"""
+
+
 def group_answer(
     *,
     actor: User,
@@ -1229,6 +1310,9 @@ def group_answer(
     dropped while someone else answered sees that answer before they can reply.
     """
     now = now or timezone.now()
+    answered = _answer_on_sight(actor, group, seen_version, text, canned_reply_ids, now=now)
+    if answered is not None:
+        return answered
     # Every refusal (permission, conflict, the reply itself) comes before anything is written.
     with prepared.atomic_refusing():
         locked = _answering(actor, group)

@@ -286,6 +286,63 @@ def test_a_commit_that_fails_in_the_application_rolls_the_transaction_back(monke
     assert [e["id"] for e in after] == [1]
 
 
+# A change made alone: a database function makes it and writes its events, or does nothing.
+_NOTE_IF_ASKED = """
+    SELECT w.seq, w.at
+    FROM (SELECT %(wanted)s::boolean AS wanted) AS asked,
+         LATERAL rooms_eventlog_write(
+             %(stream)s, %(types)s::text[], %(ops)s::text[], %(datas)s::text[]
+         ) AS w
+    WHERE asked.wanted
+"""
+
+
+def test_a_change_made_alone_is_committed_with_its_events_in_one_message(monkeypatch):
+    stream = StreamFactory()
+    _append(stream.pk, 1)
+    broadcasts: list[tuple[int, list[dict]]] = []
+    monkeypatch.setattr(
+        eventlog, "broadcast", lambda stream_id, payloads: broadcasts.append((stream_id, payloads))
+    )
+    events = [NewEvent("note", "alone", {"text": "尺码 'M' \\ ok"}), NewEvent("note", "too")]
+
+    written = eventlog.commit_alone(_NOTE_IF_ASKED, {"wanted": True}, stream.pk, events)
+    skipped = eventlog.commit_alone(_NOTE_IF_ASKED, {"wanted": False}, stream.pk, events)
+
+    assert [(e["id"], e["op"], e["data"]) for e in written] == [
+        (2, "alone", {"text": "尺码 'M' \\ ok"}),
+        (3, "too", {}),
+    ]
+    assert skipped is None
+    assert broadcasts == [(stream.pk, written)]
+    assert eventlog.read_after(stream.pk, 1, limit=10) == written
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_change_made_alone_that_fails_leaves_nothing_and_no_transaction_open():
+    stream = StreamFactory()
+    # The events are written, then the statement fails.
+    failing = """
+        SELECT w.seq, w.at
+        FROM rooms_eventlog_write(%(stream)s, %(types)s, %(ops)s, %(datas)s) AS w
+        WHERE w.seq / (w.seq - w.seq) = 1
+    """
+
+    with pytest.raises(DatabaseError, match="division by zero"):
+        eventlog.commit_alone(failing, {}, stream.pk, [NewEvent("note", "lost")])
+    after = _append(stream.pk, 1)
+
+    assert [e["id"] for e in after] == [1]
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_change_made_alone_needs_to_be_outside_any_transaction():
+    stream = StreamFactory()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        eventlog.commit_alone(_NOTE_IF_ASKED, {"wanted": True}, stream.pk, [])
+    assert eventlog.head(stream.pk) == 0
+
+
 def test_data_that_is_not_json_is_refused_when_appended_not_at_commit():
     stream = StreamFactory()
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from rooms import eventlog
 from rooms import services as room_services
 from rooms.models import CrewRole, Role, StreamEvent
 from support import services
-from support.models import Agent, AgentStatus, GroupStatus, QuestionGroup
+from support.models import Agent, AgentStatus, GroupStatus, QuestionGroup, ReplyOutbox
 from support.selectors import groups_data, queue_for_stream
 from support.tasks import claims_sweep_task
 from tests.conftest import locks_awaited, wait_until
@@ -176,19 +177,30 @@ def _as_logged(group_id: int) -> dict:
     return groups_data([fresh])[0]
 
 
-@pytest.mark.parametrize("who", ["crewed CS agent", "producer of the studio"])
+ALONE = "crewed CS agent, outside any transaction"
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        pytest.param(ALONE, marks=pytest.mark.django_db(transaction=True)),
+        "crewed CS agent",
+        "producer of the studio",
+    ],
+)
 def test_claims_and_answers_log_the_group_as_it_is_whoever_makes_them(who):
-    """A crewed CS agent's claim and answer take the two-statement path, anyone else's the
-    full one; both log the group exactly as the queue's reads show it."""
+    """As the API makes them, outside any transaction, a crewed CS agent's claim and answer
+    are each one read and one message to the database; inside one, two statements; anyone
+    else's take the full path. All log the group exactly as the queue's reads show it."""
     stream = StreamFactory()
     group = QuestionGroupFactory(stream=stream)
-    QuestionFactory(group=group, user_name="阿花", user_id="v1")
-    QuestionFactory(group=group, user_name="Lily", user_id="v2")
-    if who == "crewed CS agent":
-        person = cs_agent(stream)
-    else:
+    QuestionFactory(group=group, user_name="阿花", user_id="v2")
+    QuestionFactory(group=group, user_name="Lily", user_id="v1")
+    if who == "producer of the studio":
         person = AgentFactory(user=UserFactory(roles=[Role.PRODUCER])).user
         stream.studio.members.add(person)
+    else:
+        person = cs_agent(stream)
 
     with CaptureQueriesContext(connection) as claiming:
         claimed = services.group_claim(actor=person, group=group)
@@ -196,13 +208,17 @@ def test_claims_and_answers_log_the_group_as_it_is_whoever_makes_them(who):
     claimed_as_stored = _as_logged(group.pk)
     with CaptureQueriesContext(connection) as answering:
         answered = services.group_answer(
-            actor=person, group=group, seen_version=claimed.version, text="M码"
+            actor=person, group=group, seen_version=claimed.version, text="亲, 选M码"
         )
     [answer_event] = question_events(stream, "answered")
+    [outbox] = ReplyOutbox.objects.filter(group=group)
 
-    # The prepared statements are not in Django's query log: a crewed agent's claim and
-    # answer show nothing there but their savepoint (the test's transaction is outside).
-    full_path = who != "crewed CS agent"
+    # The prepared statements and the one-message writes are not in Django's query log: a
+    # crewed agent's claim and answer show nothing there, or only their savepoint inside
+    # the test's transaction; the full path shows its queries.
+    if who == ALONE:
+        assert (claiming.captured_queries, answering.captured_queries) == ([], [])
+    full_path = who == "producer of the studio"
     assert _orm_queries(claiming) != [] if full_path else _orm_queries(claiming) == []
     assert _orm_queries(answering) != [] if full_path else _orm_queries(answering) == []
     assert claim_event == {"op": "claimed", **claimed_as_stored}
@@ -210,7 +226,72 @@ def test_claims_and_answers_log_the_group_as_it_is_whoever_makes_them(who):
     assert answer_event == {"op": "answered", **_as_logged(group.pk)}
     assert answer_event == {"op": "answered", **groups_data([answered])[0]}
     assert (claim_event["claimed_by_name"], answer_event["answered_by"]) == (str(person),) * 2
-    assert sorted(answer_event["askers"]) == ["Lily", "阿花"]
+    assert (answer_event["reply"], sorted(answer_event["askers"])) == (
+        "亲, 选M码",
+        ["Lily", "阿花"],
+    )
+    assert (outbox.text, outbox.to_users) == ("亲, 选M码", ["v1", "v2"])
+    assert outbox.idempotency_key == services.reply_idempotency_key(answered)
+
+
+def _grown_while(work, group) -> dict:
+    """Run `work` on a thread of its own while a viewer's question joins the group: the
+    group's row is changed and locked when `work` reaches it, and committed after."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["done"] = work()
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        QuestionFactory(group=group, user_name="新来的", user_id="v9")
+        QuestionGroup.objects.filter(pk=group.pk).update(count=F("count") + 1)
+        worker = threading.Thread(target=run)
+        worker.start()
+        wait_until(lambda: locks_awaited() > 0)
+    worker.join()
+    return outcome
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_group_that_grows_while_it_is_claimed_is_logged_as_it_has_grown():
+    """The claim read the group before the new question joined; made alone, it would log
+    the group as read. It finds the row changed and is made afresh."""
+    stream = StreamFactory()
+    group = QuestionGroupFactory(stream=stream, count=1)
+    QuestionFactory(group=group, user_name="阿花")
+    anna = cs_agent(stream)
+
+    outcome = _grown_while(lambda: services.group_claim(actor=anna, group=group), group)
+    [claim_event] = question_events(stream, "claimed")
+
+    assert outcome["done"].claimed_by_id == anna.pk
+    assert claim_event == {"op": "claimed", **_as_logged(group.pk)}
+    assert (claim_event["count"], "新来的" in claim_event["askers"]) == (2, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_group_that_grows_while_it_is_answered_is_answered_to_every_asker_and_logged_so():
+    stream = StreamFactory()
+    group = QuestionGroupFactory(stream=stream, count=1)
+    QuestionFactory(group=group, user_name="阿花", user_id="v1")
+    anna = cs_agent(stream)
+    claimed = services.group_claim(actor=anna, group=group)
+
+    def answer():
+        return services.group_answer(
+            actor=anna, group=group, seen_version=claimed.version, text="有货"
+        )
+
+    outcome = _grown_while(answer, group)
+    [answer_event] = question_events(stream, "answered")
+
+    assert outcome["done"].status == GroupStatus.ANSWERED
+    assert answer_event == {"op": "answered", **_as_logged(group.pk)}
+    assert answer_event["count"] == 2
+    assert ReplyOutbox.objects.get(group=group).to_users == ["v1", "v9"]
 
 
 def _claim_from_another_connection(actor, group) -> tuple[threading.Thread, dict]:
