@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Min, OuterRef, Subquery
 from django.utils import timezone
 
@@ -251,7 +251,7 @@ def commit_held(wrapper: Any) -> None:
     size = sum(len(text) for entry in held for text in entry.texts)
     with psycopg.ClientCursor(wrapper.connection) as cursor:
         if size <= ONE_MESSAGE_BYTES:
-            inserts = [cursor.mogrify(_ALLOCATE_AND_INSERT, p) for p in params]
+            inserts = [_bound(_ALLOCATE_AND_INSERT, p, wrapper) for p in params]
         else:
             # A batch (an ingest dispatch) is written by the prepared statement, its data
             # sent in binary: as a literal, the database would parse it all, and the heads
@@ -292,13 +292,14 @@ def commit_alone(
     change made hundreds of times a second, whose events the caller can compose before
     making it.
     """
-    if connection.in_atomic_block:
+    db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looks it up on every use
+    if db.in_atomic_block:
         raise RuntimeError("eventlog.commit_alone runs outside any transaction")
     texts = [json.dumps(event.data) for event in events]
-    connection.ensure_connection()
-    raw = connection.connection
-    with connection.wrap_database_errors, psycopg.ClientCursor(raw) as cursor:
-        statement = cursor.mogrify(call, {**params, **_insert_params(stream_id, events, texts)})
+    db.ensure_connection()
+    raw = db.connection
+    statement = _bound(call, {**params, **_insert_params(stream_id, events, texts)}, db)
+    with db.wrap_database_errors, psycopg.ClientCursor(raw) as cursor:
         try:
             cursor.execute(";\n".join(["BEGIN", _COMMIT_UNFLUSHED, statement, "COMMIT", _FLUSHED]))
         finally:
@@ -316,6 +317,12 @@ def commit_alone(
     except Exception:
         logger.exception("event broadcast to stream %s failed", stream_id)
     return payloads
+
+
+def _bound(sql: str, params: dict[str, Any], wrapper: Any) -> str:
+    """`sql` with its parameters bound as literals, for a message of several statements."""
+    query = prepared.encoded(sql)
+    return prepared.kept_cursor(query, psycopg.ClientCursor, wrapper=wrapper).mogrify(query, params)
 
 
 def discard_held(wrapper: Any, savepoint: str | None = None) -> None:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -685,12 +685,12 @@ def _user_named(user_id: int | None, username: str, display_name: str) -> User |
     if user_id is None:
         return None
     return User.from_db(
-        connection.alias, ["id", "username", "display_name"], [user_id, username, display_name]
+        DEFAULT_DB_ALIAS, ["id", "username", "display_name"], [user_id, username, display_name]
     )
 
 
 def _group_from_row(row: Sequence) -> QuestionGroup:
-    return QuestionGroup.from_db(connection.alias, _GROUP_FIELDS, row[: len(_GROUP_FIELDS)])
+    return QuestionGroup.from_db(DEFAULT_DB_ALIAS, _GROUP_FIELDS, row[: len(_GROUP_FIELDS)])
 
 
 def _publish_row(op: str, group: QuestionGroup, row: Sequence) -> None:

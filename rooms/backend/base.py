@@ -16,6 +16,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         # `eventlog._Held` entries, in the order appended.
         self.eventlog_held: list = []
+        # `prepared.kept_cursor`'s cursors, by kind and statement; those of a closed
+        # connection are replaced as they are next asked for.
+        self.kept_cursors: dict = {}
 
     def _commit(self):
         if self.connection is None or not self.eventlog_held:
@@ -38,6 +41,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self):
         self.eventlog_held = []
+        self.kept_cursors = {}
         return super()._close()
 
     def _set_autocommit(self, autocommit):
