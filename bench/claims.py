@@ -11,14 +11,11 @@ appear twice), the groups' own rows (each claimed group's holder, or whoever ans
 must be the one agent told so; no group may be held without a success), and the stream's
 log (one "claimed" event per success, none for the same group twice).
 
-The rate target (≥ 1,000 attempts/s) is the race's, `claim`: many agents clicking the same
-few groups at the top of the queue, most of them losing ("claim attempts under
-contention"). `next` is held to the same exclusivity (0 double claims, holders and log
-agreeing) and its rate recorded, but not to that rate: the queue hands each caller a
-different group (SKIP LOCKED), so every attempt succeeds and costs an answer too, two
-durable commits; its rate is how fast agents can claim and answer one by one
-(docs/benchmarks.md, "Claims"). `take` runs the claim's UPDATE alone, to show how much of
-the cost is the database's.
+The target (≥ 1,000 attempts/s, 0 double claims) applies to the service modes `claim` and
+`next`; `take` runs the claim's UPDATE alone, to show how much of the cost is the database's.
+Whether the rate is meant for `next` too, whose every attempt wins (SKIP LOCKED) and so
+costs an answer as well, is open (docs/benchmarks.md, "Fifth run"); until it is decided,
+both are held to it.
 """
 
 import json
@@ -38,7 +35,6 @@ from .stats import percentiles_ms
 TARGET_ATTEMPTS_PER_S = 1000
 MODES = ("claim", "next", "take")
 SERVICE_MODES = ("claim", "next")  # `take` skips the service: no target applies to it
-RACE = "claim"  # the mode the rate target applies to
 
 
 def run(
@@ -68,21 +64,13 @@ def run(
             env, mode, seconds=seconds, agents=agents, procs=procs, groups=groups
         )
     figures["background_cpu_percent"] = background
-    figures["target"] = {
-        "attempts_per_s": TARGET_ATTEMPTS_PER_S,
-        "rate_of_mode": RACE,
-        "double_claims": 0,
-    }
-    figures["meets_target"] = (
-        RACE in modes
-        and figures[RACE]["attempts_per_s"] >= TARGET_ATTEMPTS_PER_S
-        and all(
-            figures[mode]["double_claims"] == 0
-            and figures[mode]["unreported_holds"] == 0
-            and figures[mode]["holder_mismatches"] == 0
-            for mode in SERVICE_MODES
-            if mode in modes
-        )
+    figures["target"] = {"attempts_per_s": TARGET_ATTEMPTS_PER_S, "double_claims": 0}
+    figures["meets_target"] = set(SERVICE_MODES) <= set(modes) and all(
+        figures[mode]["attempts_per_s"] >= TARGET_ATTEMPTS_PER_S
+        and figures[mode]["double_claims"] == 0
+        and figures[mode]["unreported_holds"] == 0
+        and figures[mode]["holder_mismatches"] == 0
+        for mode in SERVICE_MODES
     )
     emit(figures)
     return figures

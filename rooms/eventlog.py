@@ -276,6 +276,19 @@ def commit_held(wrapper: Any) -> None:
 
 
 _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
+# The functions `commit_alone` calls count and check after locking, and need each statement
+# to see what committed before it: READ COMMITTED, whatever the session's default.
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
+
+def _rollback_if_open(raw: psycopg.Connection) -> None:
+    """End the transaction a failed message left open (the statements after the failure did
+    not run), without hiding the failure."""
+    if raw.info.transaction_status in _OPEN:
+        try:
+            raw.execute("ROLLBACK")
+        except psycopg.Error:
+            logger.exception("rolling back a failed change made alone failed")
 
 
 def commit_alone(
@@ -295,16 +308,17 @@ def commit_alone(
     db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looks it up on every use
     if db.in_atomic_block:
         raise RuntimeError("eventlog.commit_alone runs outside any transaction")
+    if not events:
+        raise ValueError("eventlog.commit_alone needs the events that say what changed")
     texts = [json.dumps(event.data) for event in events]
     db.ensure_connection()
     raw = db.connection
-    statement = _bound(call, {**params, **_insert_params(stream_id, events, texts)}, db)
     with db.wrap_database_errors, psycopg.ClientCursor(raw) as cursor:
+        statement = _bound(call, {**params, **_insert_params(stream_id, events, texts)}, db)
         try:
-            cursor.execute(";\n".join(["BEGIN", _COMMIT_UNFLUSHED, statement, "COMMIT", _FLUSHED]))
+            cursor.execute(";\n".join([_BEGIN, _COMMIT_UNFLUSHED, statement, "COMMIT", _FLUSHED]))
         finally:
-            if raw.info.transaction_status in _OPEN:
-                raw.execute("ROLLBACK")  # a statement failed: the rest of the message was not run
+            _rollback_if_open(raw)
         cursor.nextset()  # past BEGIN
         cursor.nextset()  # and SET LOCAL
         rows = cursor.fetchall()

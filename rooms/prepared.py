@@ -44,10 +44,12 @@ def execute(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple]:
 
 def kept_cursor(query: bytes, kind: type = psycopg.Cursor, *, wrapper: Any) -> Any:
     """A cursor of `kind` on Django's connection `wrapper`, kept for `query` (one bytes
-    object, `encoded`): psycopg keeps how a cursor adapts its parameters and rows while it
-    runs the query it ran last (or only binds it, with a `ClientCursor`'s `mogrify`); a new
-    cursor looks every parameter's adapter up afresh, a fifth of the claims' Python time.
-    Kept if the connection's backend is `rooms.backend`; with any other, a new cursor."""
+    object, `encoded`). A `Cursor` running the query it ran last keeps how it adapts the
+    parameters and rows, where a new one looked every parameter's adapter up afresh: a
+    fifth of the claims' Python time. A `ClientCursor` adapts afresh on every `mogrify`;
+    keeping one saves only building it. A kept cursor holds its last parameters and rows
+    until it runs again or its connection closes. Kept if the connection's backend is
+    `rooms.backend`; with any other, a new cursor each time."""
     raw = wrapper.connection
     kept = getattr(wrapper, "kept_cursors", None)
     if kept is None:

@@ -336,9 +336,12 @@ def test_a_change_made_alone_that_fails_leaves_nothing_and_no_transaction_open()
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
-def test_a_change_made_alone_needs_to_be_outside_any_transaction():
+def test_a_change_made_alone_needs_to_be_outside_any_transaction_and_to_say_what_changed():
     stream = StreamFactory()
+    events = [NewEvent("note", "added")]
     with pytest.raises(RuntimeError), transaction.atomic():
+        eventlog.commit_alone(_NOTE_IF_ASKED, {"wanted": True}, stream.pk, events)
+    with pytest.raises(ValueError):
         eventlog.commit_alone(_NOTE_IF_ASKED, {"wanted": True}, stream.pk, [])
     assert eventlog.head(stream.pk) == 0
 

@@ -18,7 +18,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.rooms.test_show import live_stream, room_operator
-from tests.support.test_claims import cs_agent, question_events
+from tests.support.test_claims import BOTH_PATHS, cs_agent, question_events
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,8 @@ def answer(agent, group, *canned, text: str = ""):
 # --- Filling and stacking ----------------------------------------------------------------------
 
 
-def test_product_variables_come_from_the_lineup_as_it_is_now():
+@BOTH_PATHS
+def test_product_variables_come_from_the_lineup_as_it_is_now(path):
     agent, group = claimed_on_live_stream()
     item = group.stream.lineup.get(link_number=1)
     item.live_price, item.stock = Decimal("49.90"), 7
@@ -61,7 +62,8 @@ def test_product_variables_come_from_the_lineup_as_it_is_now():
     assert ReplyOutbox.objects.get().text == answered.reply
 
 
-def test_the_coupon_is_the_newest_one_fired_on_the_stream():
+@BOTH_PATHS
+def test_the_coupon_is_the_newest_one_fired_on_the_stream(path):
     agent, group = claimed_on_live_stream()
     operator = room_operator(group.stream)
     room_services.cue_call(
@@ -92,7 +94,8 @@ def test_the_coupon_is_the_newest_one_fired_on_the_stream():
     assert answer(agent, group, reply).reply == "领¥10券再下单"
 
 
-def test_canned_replies_stack_in_the_order_chosen_before_the_agents_words():
+@BOTH_PATHS
+def test_canned_replies_stack_in_the_order_chosen_before_the_agents_words(path):
     agent, group = claimed_on_live_stream()
     SupportPolicyFactory(channel=group.stream.channel, shipping_time="48小时内发货")
     price = CannedReplyFactory(channel=group.stream.channel, text="直播价{price}")
@@ -111,7 +114,8 @@ def test_canned_replies_stack_in_the_order_chosen_before_the_agents_words():
         ("售价{colour}", "not a variable"),
     ],
 )
-def test_a_variable_with_no_value_refuses_the_reply(text, why):
+@BOTH_PATHS
+def test_a_variable_with_no_value_refuses_the_reply(text, why, path):
     agent, group = claimed_on_live_stream()
     reply = CannedReplyFactory(channel=group.stream.channel, text=text)
 
@@ -124,7 +128,8 @@ def test_a_variable_with_no_value_refuses_the_reply(text, why):
     assert QuestionGroup.objects.get().status == "open"
 
 
-def test_product_variables_need_a_product():
+@BOTH_PATHS
+def test_product_variables_need_a_product(path):
     agent, group = claimed_on_live_stream(link_number=None)
     reply = CannedReplyFactory(channel=group.stream.channel, text="直播价{price}")
 
@@ -135,7 +140,8 @@ def test_product_variables_need_a_product():
     assert "names no product" in refused.value.messages[0]
 
 
-def test_another_channels_canned_reply_is_refused():
+@BOTH_PATHS
+def test_another_channels_canned_reply_is_refused(path):
     agent, group = claimed_on_live_stream()
     foreign = CannedReplyFactory(text="你好")
 
@@ -145,7 +151,8 @@ def test_another_channels_canned_reply_is_refused():
     assert ReplyOutbox.objects.count() == 0
 
 
-def test_a_reply_longer_than_platforms_take_is_refused():
+@BOTH_PATHS
+def test_a_reply_longer_than_platforms_take_is_refused(path):
     agent, group = claimed_on_live_stream()
 
     with pytest.raises(ValidationError):
@@ -167,7 +174,8 @@ def test_the_screen_previews_each_canned_reply_filled_or_why_not():
 # --- Who may answer ------------------------------------------------------------------------------
 
 
-def test_an_agent_without_the_claim_cannot_answer():
+@BOTH_PATHS
+def test_an_agent_without_the_claim_cannot_answer(path):
     _agent, group = claimed_on_live_stream()
     other = cs_agent(group.stream)
 
@@ -177,7 +185,8 @@ def test_an_agent_without_the_claim_cannot_answer():
     assert QuestionGroup.objects.get().status == "open"
 
 
-def test_an_answer_logs_the_reply_and_who_answered():
+@BOTH_PATHS
+def test_an_answer_logs_the_reply_and_who_answered(path):
     agent, group = claimed_on_live_stream()
 
     answer(agent, group, text="有的")
