@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -462,8 +461,10 @@ def _intent_create(decision: BoostDecision, *, now: datetime) -> BoostIntent:
         created_at=now,
     )
     # Robust: the intent is committed, and the sweep sends it if the broker is away now;
-    # the buyer must not be told their decision failed.
-    transaction.on_commit(partial(_boost_enqueue, intent.pk), robust=True)
+    # the buyer must not be told their decision failed. (A lambda, not a `partial`: Django
+    # names the callback when it logs a robust hook's failure, and a `partial` has no name.)
+    intent_id = intent.pk
+    transaction.on_commit(lambda: _boost_enqueue(intent_id), robust=True)
     return intent
 
 

@@ -161,7 +161,11 @@ def _write_or_hold(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str,
 
 
 def _write_held(stream_id: int, held: list[_Held]) -> None:
-    payloads = _write(stream_id, [event for entry in held for event in entry.events])
+    payloads = _write(
+        stream_id,
+        [event for entry in held for event in entry.events],
+        texts=[text for entry in held for text in entry.texts],
+    )
     _fill(held, payloads)
 
 
@@ -172,7 +176,10 @@ def _fill(held: list[_Held], payloads: list[dict[str, Any]]) -> None:
         entry.written.extend(next(rest) for _event in entry.events)
 
 
-def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+def _write(
+    stream_id: int, events: Sequence[NewEvent], texts: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Write the events now (their data as JSON `texts` if already made)."""
     # Events are stamped once the head is locked, so a later id never has an earlier time
     # (retention prunes by time: it must never drop an event and keep the one before it).
     if any(callable(event.data) for event in events):
@@ -188,7 +195,8 @@ def _write(stream_id: int, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
         )
     else:
         datas = [event.data for event in events]
-        texts = [json.dumps(data) for data in datas]
+        if texts is None:
+            texts = [json.dumps(data) for data in datas]
         first_seq, at = min(
             prepared.execute(_ALLOCATE_AND_INSERT, _insert_params(stream_id, events, texts))
         )
@@ -256,7 +264,9 @@ def commit_held(wrapper: Any) -> None:
             # A batch (an ingest dispatch) is written by the prepared statement, its data
             # sent in binary: as a literal, the database would parse it all, and the heads
             # are held across one round trip more.
-            firsts = [min(prepared.execute(_ALLOCATE_AND_INSERT, p)) for p in params]
+            firsts = [
+                min(prepared.execute(_ALLOCATE_AND_INSERT, p, wrapper=wrapper)) for p in params
+            ]
             inserts = []
         cursor.execute(";\n".join([_COMMIT_UNFLUSHED, *inserts, "COMMIT", _FLUSHED]))
         if inserts:
@@ -269,10 +279,7 @@ def commit_held(wrapper: Any) -> None:
         events = [event for entry in entries for event in entry.events]
         payloads = _payloads(stream_id, first_seq, at, events, [event.data for event in events])
         _fill(entries, payloads)
-        try:
-            broadcast(stream_id, payloads)
-        except Exception:
-            logger.exception("event broadcast to stream %s failed", stream_id)
+        _broadcast_committed(stream_id, payloads)
 
 
 _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
@@ -326,11 +333,17 @@ def commit_alone(
         return None
     first_seq, at = min(rows)
     payloads = _payloads(stream_id, first_seq, at, events, [event.data for event in events])
+    _broadcast_committed(stream_id, payloads)
+    return payloads
+
+
+def _broadcast_committed(stream_id: int, payloads: list[dict[str, Any]]) -> None:
+    """Ring for events this module has just committed itself (not through Django, whose
+    `on_commit` hooks ring for the rest): the commit stands whatever the doorbell does."""
     try:
         broadcast(stream_id, payloads)
     except Exception:
         logger.exception("event broadcast to stream %s failed", stream_id)
-    return payloads
 
 
 def _bound(sql: str, params: dict[str, Any], wrapper: Any) -> str:

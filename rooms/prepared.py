@@ -25,14 +25,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 
-def execute(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple]:
+def execute(
+    sql: str, params: Mapping[str, Any] | Sequence[Any], *, wrapper: Any = None
+) -> list[tuple]:
     """Run `sql`, a statement that returns rows (`%s` or `%(name)s` placeholders), as a
-    prepared statement on the current connection, in the current transaction.
+    prepared statement on the current connection (or Django's connection `wrapper`), in
+    its current transaction.
 
     Rows come in PostgreSQL's binary format, read by psycopg's C loaders: times are aware
     datetimes in UTC, as Django's; `jsonb` would come parsed (Django reads it as text).
     """
-    db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looks it up on every use
+    # The proxy `connection` would look the connection up on every use.
+    db = wrapper or connections[DEFAULT_DB_ALIAS]
     db.ensure_connection()
     db.validate_no_broken_transaction()
     query = encoded(sql)

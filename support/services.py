@@ -5,7 +5,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from itertools import groupby
 from typing import NamedTuple
 
@@ -1277,13 +1276,17 @@ def _answer_on_sight(
     )
     if written is None:
         return None
-    try:
-        replies_ring(answered.stream_id)
-    except Exception:
-        # The reply is committed in the outbox, which the sweep sends if the broker is away
-        # now; the agent must not be told their answer failed.
-        logger.exception("ringing for the replies of stream %s failed", answered.stream_id)
+    # Outside any transaction this rings at once; robust, as in `group_answer`.
+    _ring_for_replies_after_commit(answered.stream_id)
     return answered
+
+
+def _ring_for_replies_after_commit(stream_id: int) -> None:
+    """Robust: the reply is committed in the outbox, whose sweep sends it if the broker is
+    away now; the agent must not be told their answer failed. (A function, not a
+    `partial`: Django names the callback when it logs a robust hook's failure, and a
+    `partial` has no name, so the logging itself would raise.)"""
+    transaction.on_commit(lambda: replies_ring(stream_id), robust=True)
 
 
 _ANSWER_ALONE = """
@@ -1336,9 +1339,7 @@ def group_answer(
         answered = _group_from_row(row)
         answered.claimed_by, answered.answered_by = None, actor
         _publish_row("answered", answered, row)
-        # Robust: the reply is committed in the outbox, and the outbox sweep sends it if the
-        # broker is away now; the agent must not be told their answer failed.
-        transaction.on_commit(partial(replies_ring, answered.stream_id), robust=True)
+        _ring_for_replies_after_commit(answered.stream_id)
     return answered
 
 

@@ -155,6 +155,24 @@ def test_accepting_a_card_writes_one_intent_keyed_by_the_decision():
     assert entry.data["decision"]["status"] == "approved"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_accepted_card_stands_when_sending_its_boost_to_the_worker_fails(monkeypatch):
+    """The intent is committed, and the sweep sends it; the buyer is not told their decision
+    failed because the broker was away."""
+    decision = card()
+
+    def broker_away(intent_id):
+        raise ConnectionError("the broker is away")
+
+    monkeypatch.setattr(services, "_boost_enqueue", broker_away)
+    result = services.decision_accept(
+        actor=buyer_for(decision.stream), decision=decision, seen_version=0
+    )
+
+    assert result.status == "approved"
+    assert BoostIntent.objects.get().state == "pending"
+
+
 def test_a_card_changed_since_the_buyer_saw_it_is_a_conflict_with_the_card_as_it_is():
     decision = card()
     BoostDecision.objects.filter(pk=decision.pk).update(version=3)

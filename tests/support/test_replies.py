@@ -12,6 +12,7 @@ from rooms.models import Role
 from support import replies, services
 from support.models import CannedReply, GroupStatus, QuestionGroup, ReplyOutbox
 from tests.factories import (
+    AgentFactory,
     CannedReplyFactory,
     QuestionGroupFactory,
     SupportPolicyFactory,
@@ -199,6 +200,31 @@ def test_an_answer_logs_the_reply_and_who_answered(path):
         str(agent),
     )
     assert (event["claimed_by"], event["version"]) == (None, group.version + 1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("who", ["crewed CS agent", "producer of the studio"])
+def test_an_answer_stands_when_ringing_for_its_delivery_fails(monkeypatch, who):
+    """The reply is committed in the outbox, whose sweep sends it; the agent is not told
+    their answer failed because the broker was away. A crewed agent's answer is one
+    message to the database, a producer's a transaction with a hook after its commit."""
+    if who == "crewed CS agent":
+        agent, group = claimed_on_live_stream()
+    else:
+        stream = live_stream(products=2)
+        agent = AgentFactory(user=UserFactory(roles=[Role.PRODUCER])).user
+        stream.studio.members.add(agent)
+        group = services.group_claim(actor=agent, group=QuestionGroupFactory(stream=stream))
+
+    def broker_away(stream_id):
+        raise ConnectionError("the broker is away")
+
+    monkeypatch.setattr(services, "replies_ring", broker_away)
+    answered = answer(agent, group, text="有的")
+
+    assert answered.status == GroupStatus.ANSWERED
+    assert QuestionGroup.objects.get().status == GroupStatus.ANSWERED
+    assert ReplyOutbox.objects.get().status == "pending"
 
 
 # --- Escalation ----------------------------------------------------------------------------------
