@@ -11,11 +11,13 @@ appear twice), the groups' own rows (each claimed group's holder, or whoever ans
 must be the one agent told so; no group may be held without a success), and the stream's
 log (one "claimed" event per success, none for the same group twice).
 
-The target (≥ 1,000 attempts/s, 0 double claims) applies to the service modes `claim` and
-`next`; `take` runs the claim's UPDATE alone, to show how much of the cost is the database's.
-Whether the rate is meant for `next` too, whose every attempt wins (SKIP LOCKED) and so
-costs an answer as well, is open (docs/benchmarks.md, "Fifth run"); until it is decided,
-both are held to it.
+The rate (≥ 1,000 claim attempts/s under contention) is the race's: `claim`, many agents
+clicking the same groups at the top of the queue, most of them losing, which is what puts
+exclusivity at risk. `next` hands each caller a different group (SKIP LOCKED): no attempt
+contends, every attempt is a claim and, here, an answer too, so its rate is reported as
+hand-outs per second and held to 0 double claims but not to the rate (docs/benchmarks.md,
+"Sixth run", says why). `take` runs the claim's UPDATE alone, to show how much of the cost
+is the database's.
 """
 
 import json
@@ -34,6 +36,7 @@ from .stats import percentiles_ms
 
 TARGET_ATTEMPTS_PER_S = 1000
 MODES = ("claim", "next", "take")
+RACE_MODE = "claim"  # the rate's mode: agents contending for the same groups
 SERVICE_MODES = ("claim", "next")  # `take` skips the service: no target applies to it
 
 
@@ -64,13 +67,21 @@ def run(
             env, mode, seconds=seconds, agents=agents, procs=procs, groups=groups
         )
     figures["background_cpu_percent"] = background
-    figures["target"] = {"attempts_per_s": TARGET_ATTEMPTS_PER_S, "double_claims": 0}
-    figures["meets_target"] = set(SERVICE_MODES) <= set(modes) and all(
-        figures[mode]["attempts_per_s"] >= TARGET_ATTEMPTS_PER_S
-        and figures[mode]["double_claims"] == 0
-        and figures[mode]["unreported_holds"] == 0
-        and figures[mode]["holder_mismatches"] == 0
-        for mode in SERVICE_MODES
+    figures["target"] = {
+        "attempts_per_s": TARGET_ATTEMPTS_PER_S,
+        "rate_mode": RACE_MODE,
+        "double_claims": 0,
+    }
+    exclusive = [mode for mode in SERVICE_MODES if mode in modes]
+    figures["meets_target"] = (
+        RACE_MODE in modes
+        and figures[RACE_MODE]["attempts_per_s"] >= TARGET_ATTEMPTS_PER_S
+        and all(
+            figures[mode]["double_claims"] == 0
+            and figures[mode]["unreported_holds"] == 0
+            and figures[mode]["holder_mismatches"] == 0
+            for mode in exclusive
+        )
     )
     emit(figures)
     return figures
