@@ -14,9 +14,9 @@ log (one "claimed" event per success, none for the same group twice).
 The rate (≥ 1,000 claim attempts/s under contention) is the race's: `claim`, many agents
 clicking the same groups at the top of the queue, most of them losing, which is what puts
 exclusivity at risk. `next` hands each caller a different group (SKIP LOCKED): no attempt
-contends, every attempt is a claim and, here, an answer too, so its rate is reported as
-hand-outs per second and held to 0 double claims but not to the rate (docs/benchmarks.md,
-"Sixth run", says why). `take` runs the claim's UPDATE alone, to show how much of the cost
+loses, every attempt is a won claim (and, at capacity, answers), so its rate is reported
+and held to 0 double claims but not to the 1,000/s (docs/benchmarks.md, "Sixth run",
+says why). `take` runs the claim's UPDATE alone, to show how much of the cost
 is the database's.
 """
 

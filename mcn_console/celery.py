@@ -11,10 +11,11 @@ class _WorkerFixup(DjangoWorkerFixup):
 
     Celery closes every database connection before and after each task and, in a prefork
     child with a connection pool, the pool too: each task would open a new PostgreSQL
-    connection and lose its prepared statements. Here a task's connection goes back to the
-    process's pool as a request's does, and only one that broke (or outlived
-    CONN_MAX_AGE) is closed. At start and after a fork Celery's own closing still applies.
-    An eager task runs inside its caller's transaction: its connection is left alone.
+    connection and prepare its statements again. Here a task's connection goes back to
+    the process's pool, as a request's does (the pool discards one that broke, and checks
+    each as it is drawn: CONN_HEALTH_CHECKS). At start and after a fork Celery's own
+    closing still applies. An eager task runs inside its caller's transaction: its
+    connection is left alone.
     """
 
     def on_task_prerun(self, sender, **kwargs) -> None:
@@ -42,7 +43,16 @@ class _Fixup(DjangoFixup):
             self._worker_fixup = _WorkerFixup(self.app)
         return self._worker_fixup
 
+    @worker_fixup.setter
+    def worker_fixup(self, value: DjangoWorkerFixup) -> None:
+        self._worker_fixup = value
 
-app = Celery("mcn_console", fixups=[lambda app: _Fixup(app).install()])
+
+def django_fixup(app: Celery) -> _Fixup:
+    """In place of Celery's built-in fix-ups, which are only `celery.fixups.django`."""
+    return _Fixup(app).install()
+
+
+app = Celery("mcn_console", fixups=[django_fixup])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
