@@ -319,6 +319,9 @@ MCN_INGEST_MAX_SKEW_SECONDS = 300
 MCN_INGEST_MAX_ATTEMPTS = env.int("MCN_INGEST_MAX_ATTEMPTS", default=8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MCN_INGEST_MAX_BODY_BYTES
 
+# An API token unused for this many days stops working (rooms/auth.py).
+MCN_API_TOKEN_IDLE_DAYS = env.int("MCN_API_TOKEN_IDLE_DAYS", default=30)
+
 # Event log and websockets.
 MCN_EVENT_RETENTION_HOURS = env.int("MCN_EVENT_RETENTION_HOURS", default=24 * 7)
 MCN_WS_HEARTBEAT_SECONDS = env.float("MCN_WS_HEARTBEAT_SECONDS", default=25.0)

@@ -39,6 +39,14 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
         now = timezone.now()
+        # A token lives while it is used: one left unused (a laptop's, a script's that was
+        # retired) stops working on its own, without anyone remembering to revoke it.
+        idle_days = settings.MCN_API_TOKEN_IDLE_DAYS
+        if now - (token.last_used_at or token.created_at) > timedelta(days=idle_days):
+            raise exceptions.AuthenticationFailed(
+                _("This token expired after %(days)d days unused; sign in for a new one.")
+                % {"days": idle_days}
+            )
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rooms import eventlog
 from rooms.auth import SignInGuard
 from rooms.eventlog import NewEvent
-from rooms.models import IngestEvent, IngestStatus, Role, StreamEvent
+from rooms.models import ApiToken, IngestEvent, IngestStatus, Role, StreamEvent
 from tests.conftest import post_events, signed_headers
 from tests.factories import (
     PASSWORD,
@@ -218,6 +218,54 @@ def test_tokens_are_stored_hashed():
 
     assert token not in stored.key_hash
     assert len(stored.key_hash) == 64
+
+
+def _issued(user) -> tuple[str, ApiToken]:
+    token = (
+        Client()
+        .post("/api/v1/auth/token", {"username": user.username, "password": PASSWORD})
+        .json()["token"]
+    )
+    return token, user.api_tokens.get()
+
+
+def _streams_with(token: str):
+    return Client().get("/api/v1/streams/", headers={"Authorization": f"Token {token}"})
+
+
+def test_a_token_left_unused_past_the_idle_limit_stops_working(settings):
+    settings.MCN_API_TOKEN_IDLE_DAYS = 30
+    token, stored = _issued(UserFactory())
+    stored.last_used_at = timezone.now() - timedelta(days=30, minutes=1)
+    stored.save()
+
+    response = _streams_with(token)
+
+    assert response.status_code == 401
+    assert "expired after 30 days unused" in response.json()["detail"]
+
+
+def test_a_token_never_used_counts_its_idle_days_from_when_it_was_issued(settings):
+    settings.MCN_API_TOKEN_IDLE_DAYS = 30
+    token, stored = _issued(UserFactory())
+    ApiToken.objects.filter(pk=stored.pk).update(created_at=timezone.now() - timedelta(days=31))
+
+    assert _streams_with(token).status_code == 401
+
+
+def test_using_a_token_keeps_it_alive(settings):
+    settings.MCN_API_TOKEN_IDLE_DAYS = 30
+    token, stored = _issued(UserFactory())
+    ApiToken.objects.filter(pk=stored.pk).update(
+        created_at=timezone.now() - timedelta(days=90),
+        last_used_at=timezone.now() - timedelta(days=29),
+    )
+
+    response = _streams_with(token)
+    stored.refresh_from_db()
+
+    assert response.status_code == 200
+    assert timezone.now() - stored.last_used_at < timedelta(minutes=1)
 
 
 def test_an_unknown_token_is_refused():
