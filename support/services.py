@@ -896,6 +896,12 @@ def _claim_full(
 # stream's CS agent, the pinned products and the reply window; the other ranks the free
 # groups they may answer by `selectors.PRIORITY_SQL`, takes the first it can lock, and
 # counts what they hold (the count decides, under the lock taken by the statement before).
+#
+# The ranking keeps only the first NEXT_RANKED groups (a bounded sort: a sort of every free
+# group, which locking the result would otherwise need, cost a queue of 10,000 half its
+# time) and locks the first of those still free. Only when all of them were taken or locked
+# by other agents meanwhile does a second statement rank every free group.
+NEXT_RANKED = 64
 
 _NEXT_AGENT = f"""
     SELECT a.capacity, a.languages, a.categories,
@@ -910,19 +916,19 @@ _NEXT_AGENT = f"""
     FOR UPDATE OF a
 """
 
-_NEXT_TAKE = f"""
-    WITH candidate AS (
-        SELECT id FROM {_GROUPS}
-        WHERE stream_id = %s AND {_free_sql("%s")}
-          AND (cardinality(%s::text[]) = 0 OR language = ANY(%s::text[]))
-          AND (cardinality(%s::text[]) = 0 OR category = ANY(%s::text[]))
-          AND (%s::text = '' OR category = %s::text)
-          AND (%s::text = '' OR language = %s::text)
-          AND (%s::integer IS NULL OR link_number = %s::integer)
-        ORDER BY {PRIORITY_SQL} DESC, deadline, id
-        LIMIT 1
-        FOR NO KEY UPDATE SKIP LOCKED
-    ),
+
+def _next_wanted_sql(alias: str = "") -> str:
+    """SQL: the group (columns prefixed with `alias`) is free at the first placeholder and
+    matches the agent's languages and categories and the screen's filters (the ten after)."""
+    return f"""{alias}stream_id = %s AND {_free_sql("%s", alias=alias)}
+          AND (cardinality(%s::text[]) = 0 OR {alias}language = ANY(%s::text[]))
+          AND (cardinality(%s::text[]) = 0 OR {alias}category = ANY(%s::text[]))
+          AND (%s::text = '' OR {alias}category = %s::text)
+          AND (%s::text = '' OR {alias}language = %s::text)
+          AND (%s::integer IS NULL OR {alias}link_number = %s::integer)"""
+
+
+_NEXT_HELD_AND_TAKEN = f"""
     held AS (
         SELECT count(*) AS n FROM {_GROUPS} WHERE {_held_sql("%s", "%s")}
     ),
@@ -933,7 +939,40 @@ _NEXT_TAKE = f"""
         WHERE g.id = candidate.id AND held.n < %s
         RETURNING {_GROUP_COLUMNS}, {askers_sql("g.id")} AS askers
     )
-    SELECT held.n, taken.* FROM held LEFT JOIN taken ON true
+"""
+
+# The first NEXT_RANKED by priority, without locks; then the first of them still free (the
+# lock re-reads a row another agent changed meanwhile, and the conditions are checked again
+# on it). The second column says how many were ranked: all NEXT_RANKED and none taken means
+# the rest must be ranked too.
+_NEXT_TAKE_RANKED = f"""
+    WITH ranked AS MATERIALIZED (
+        SELECT id, {PRIORITY_SQL} AS priority, deadline FROM {_GROUPS}
+        WHERE {_next_wanted_sql()}
+        ORDER BY priority DESC, deadline, id
+        LIMIT %s
+    ),
+    candidate AS (
+        SELECT g.id FROM ranked JOIN {_GROUPS} AS g ON g.id = ranked.id
+        WHERE {_next_wanted_sql(alias="g.")}
+        ORDER BY ranked.priority DESC, ranked.deadline, ranked.id
+        LIMIT 1
+        FOR NO KEY UPDATE OF g SKIP LOCKED
+    ),
+    {_NEXT_HELD_AND_TAKEN}
+    SELECT held.n, (SELECT count(*) FROM ranked), taken.* FROM held LEFT JOIN taken ON true
+"""
+
+_NEXT_TAKE = f"""
+    WITH candidate AS (
+        SELECT id FROM {_GROUPS}
+        WHERE {_next_wanted_sql()}
+        ORDER BY {PRIORITY_SQL} DESC, deadline, id
+        LIMIT 1
+        FOR NO KEY UPDATE SKIP LOCKED
+    ),
+    {_NEXT_HELD_AND_TAKEN}
+    SELECT held.n, 0, taken.* FROM held LEFT JOIN taken ON true
 """
 
 
@@ -963,30 +1002,28 @@ def _claim_next_fast(
     if not agents or not agents[0][3]:
         return False, None
     capacity, languages, categories, _crewed, pinned, policy_sla = agents[0]
+    wanted = [
+        stream.pk,
+        now,
+        list(languages),
+        list(languages),
+        list(categories),
+        list(categories),
+        category,
+        category,
+        language,
+        language,
+        link_number,
+        link_number,
+    ]
+    priority = priority_params(pinned=pinned, policy_sla=policy_sla, now=now)
+    held_and_taken = [actor.pk, now, actor.pk, now + CLAIM_LEASE, capacity]
     [row] = prepared.execute(
-        _NEXT_TAKE,
-        [
-            stream.pk,
-            now,
-            list(languages),
-            list(languages),
-            list(categories),
-            list(categories),
-            category,
-            category,
-            language,
-            language,
-            link_number,
-            link_number,
-            *priority_params(pinned=pinned, policy_sla=policy_sla, now=now),
-            actor.pk,
-            now,
-            actor.pk,
-            now + CLAIM_LEASE,
-            capacity,
-        ],
+        _NEXT_TAKE_RANKED, [*priority, *wanted, NEXT_RANKED, *wanted, *held_and_taken]
     )
-    held, taken = row[0], row[1:]
+    if row[2] is None and row[0] < capacity and row[1] == NEXT_RANKED:
+        [row] = prepared.execute(_NEXT_TAKE, [*wanted, *priority, *held_and_taken])
+    held, taken = row[0], row[2:]
     if taken[0] is None:
         if held >= capacity:
             raise _capacity_refusal(held)

@@ -525,6 +525,39 @@ def test_the_next_group_follows_the_screens_filters():
     assert claimed.pk == wanted.pk
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ranked", [2, 3])
+def test_the_next_group_goes_past_the_first_ranked_when_other_agents_have_them_locked(
+    monkeypatch, ranked
+):
+    """The first groups by priority are locked by agents claiming them right now: the next
+    free one is handed out, whether or not it was among the groups ranked first."""
+    monkeypatch.setattr(services, "NEXT_RANKED", ranked)
+    stream = StreamFactory()
+    now = timezone.now()
+    first, second, third = (
+        QuestionGroupFactory(stream=stream, deadline=now + timedelta(seconds=seconds))
+        for seconds in (10, 20, 30)
+    )
+    anna = cs_agent(stream)
+    outcome: dict = {}
+
+    def ask_for_next() -> None:
+        try:
+            outcome["claimed"] = services.group_claim_next(actor=anna, stream=stream, now=now)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        locked = QuestionGroup.objects.select_for_update().filter(pk__in=[first.pk, second.pk])
+        assert len(locked) == 2
+        asking = threading.Thread(target=ask_for_next)
+        asking.start()
+        asking.join()
+
+    assert outcome["claimed"].pk == third.pk
+
+
 def test_nothing_is_handed_out_when_the_queue_holds_nothing_free():
     stream = StreamFactory()
     held = QuestionGroupFactory(stream=stream)
