@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -321,6 +322,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MCN_INGEST_MAX_BODY_BYTES
 
 # An API token unused for this many days stops working (rooms/auth.py).
 MCN_API_TOKEN_IDLE_DAYS = env.int("MCN_API_TOKEN_IDLE_DAYS", default=30)
+if MCN_API_TOKEN_IDLE_DAYS < 1:
+    raise ImproperlyConfigured("MCN_API_TOKEN_IDLE_DAYS must be at least 1 (days).")
 
 # Event log and websockets.
 MCN_EVENT_RETENTION_HOURS = env.int("MCN_EVENT_RETENTION_HOURS", default=24 * 7)

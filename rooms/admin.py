@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -125,14 +126,18 @@ class IngestEventAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     """Who holds API tokens, when they were last used, and revoking them."""
 
-    list_display = ("user", "created_at", "last_used_at", "revoked_at")
+    list_display = ("user", "created_at", "last_used_at", "idle_expired", "revoked_at")
     list_filter = ("revoked_at",)
-    fields = ("user", "created_at", "last_used_at", "revoked_at")
+    fields = ("user", "created_at", "last_used_at", "idle_expired", "revoked_at")
     readonly_fields = fields
     actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(boolean=True, description=_("Expired"))
+    def idle_expired(self, token: ApiToken) -> bool:
+        return token.idle_expired(timezone.now())
 
     @admin.action(description=_("Revoke the selected tokens"))
     def revoke(self, request, queryset):

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -39,13 +40,15 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
         now = timezone.now()
-        # A token lives while it is used: one left unused (a laptop's, a script's that was
-        # retired) stops working on its own, without anyone remembering to revoke it.
-        idle_days = settings.MCN_API_TOKEN_IDLE_DAYS
-        if now - (token.last_used_at or token.created_at) > timedelta(days=idle_days):
+        if token.idle_expired(now):
+            days = settings.MCN_API_TOKEN_IDLE_DAYS
             raise exceptions.AuthenticationFailed(
-                _("This token expired after %(days)d days unused; sign in for a new one.")
-                % {"days": idle_days}
+                ngettext(
+                    "This token expired after %(days)d day unused; sign in for a new one.",
+                    "This token expired after %(days)d days unused; sign in for a new one.",
+                    days,
+                )
+                % {"days": days}
             )
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -700,6 +700,13 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"API token #{self.pk} of {self.user}"
 
+    def idle_expired(self, now) -> bool:
+        """Unused (or, never used, issued) more than MCN_API_TOKEN_IDLE_DAYS ago: it no
+        longer authenticates. A token lives while it is used, so one left behind (a
+        laptop's, a retired script's) stops working without anyone revoking it."""
+        idle = timedelta(days=settings.MCN_API_TOKEN_IDLE_DAYS)
+        return now - (self.last_used_at or self.created_at) > idle
+
 
 class ScreenToken(models.Model):
     """A read-only credential for a shared screen in one studio. Only a hash is kept."""

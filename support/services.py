@@ -1,6 +1,7 @@
 """Every write in the support app."""
 
 import copy
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -918,8 +919,9 @@ _NEXT_AGENT = f"""
 
 
 def _next_wanted_sql(alias: str = "") -> str:
-    """SQL: the group (columns prefixed with `alias`) is free at the first placeholder and
-    matches the agent's languages and categories and the screen's filters (the ten after)."""
+    """SQL: the group (columns prefixed with `alias`) is of the stream (first placeholder),
+    free at the time (second), and matches the agent's languages and categories and the
+    screen's filters (the ten after)."""
     return f"""{alias}stream_id = %s AND {_free_sql("%s", alias=alias)}
           AND (cardinality(%s::text[]) = 0 OR {alias}language = ANY(%s::text[]))
           AND (cardinality(%s::text[]) = 0 OR {alias}category = ANY(%s::text[]))
@@ -941,16 +943,20 @@ _NEXT_HELD_AND_TAKEN = f"""
     )
 """
 
-# The first NEXT_RANKED by priority, without locks; then the first of them still free (the
-# lock re-reads a row another agent changed meanwhile, and the conditions are checked again
-# on it). The second column says how many were ranked: all NEXT_RANKED and none taken means
-# the rest must be ranked too.
-_NEXT_TAKE_RANKED = f"""
+
+@functools.cache
+def _next_take_ranked(ranked: int) -> str:
+    """The first `ranked` groups by priority, without locks; then the first of them still
+    free (the lock re-reads a row another agent changed meanwhile, and the conditions are
+    checked again on it). The second column says how many were ranked: all of them and
+    none taken means the rest must be ranked too. The number is written into the statement,
+    not passed, so the prepared statement's plan is made for it."""
+    return f"""
     WITH ranked AS MATERIALIZED (
         SELECT id, {PRIORITY_SQL} AS priority, deadline FROM {_GROUPS}
         WHERE {_next_wanted_sql()}
         ORDER BY priority DESC, deadline, id
-        LIMIT %s
+        LIMIT {int(ranked)}
     ),
     candidate AS (
         SELECT g.id FROM ranked JOIN {_GROUPS} AS g ON g.id = ranked.id
@@ -962,6 +968,7 @@ _NEXT_TAKE_RANKED = f"""
     {_NEXT_HELD_AND_TAKEN}
     SELECT held.n, (SELECT count(*) FROM ranked), taken.* FROM held LEFT JOIN taken ON true
 """
+
 
 _NEXT_TAKE = f"""
     WITH candidate AS (
@@ -1019,7 +1026,7 @@ def _claim_next_fast(
     priority = priority_params(pinned=pinned, policy_sla=policy_sla, now=now)
     held_and_taken = [actor.pk, now, actor.pk, now + CLAIM_LEASE, capacity]
     [row] = prepared.execute(
-        _NEXT_TAKE_RANKED, [*priority, *wanted, NEXT_RANKED, *wanted, *held_and_taken]
+        _next_take_ranked(NEXT_RANKED), [*priority, *wanted, *wanted, *held_and_taken]
     )
     if row[2] is None and row[0] < capacity and row[1] == NEXT_RANKED:
         [row] = prepared.execute(_NEXT_TAKE, [*wanted, *priority, *held_and_taken])

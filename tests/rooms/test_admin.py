@@ -1,8 +1,12 @@
+from datetime import timedelta
+
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
+from django.utils import timezone
 
-from rooms.models import Channel, ChannelSecret
+from rooms import services
+from rooms.models import ApiToken, Channel, ChannelSecret
 from rooms.selectors import channel_active_secrets
 from tests.factories import ChannelFactory, CrewAssignmentFactory, UserFactory
 
@@ -65,6 +69,19 @@ def test_every_admin_list_renders(model):
     response = _admin().get(f"/admin/rooms/{model}/")
 
     assert response.status_code == 200
+
+
+def test_the_token_list_says_which_tokens_expired_unused(settings):
+    settings.MCN_API_TOKEN_IDLE_DAYS = 7
+    services.api_token_issue(user=UserFactory())
+    ApiToken.objects.update(last_used_at=timezone.now() - timedelta(days=8))
+    link = f"/admin/rooms/apitoken/{ApiToken.objects.get().pk}/change/"
+
+    response = _admin().get("/admin/rooms/apitoken/")
+
+    assert response.status_code == 200
+    [row] = [line for line in response.content.decode().split("<tr") if link in line]
+    assert 'alt="True"' in row
 
 
 def test_streams_and_crews_are_shown_in_the_admin_but_planned_only_through_the_services():

@@ -234,31 +234,32 @@ def _streams_with(token: str):
 
 
 def test_a_token_left_unused_past_the_idle_limit_stops_working(settings):
-    settings.MCN_API_TOKEN_IDLE_DAYS = 30
+    settings.MCN_API_TOKEN_IDLE_DAYS = 7
     token, stored = _issued(UserFactory())
-    stored.last_used_at = timezone.now() - timedelta(days=30, minutes=1)
+    stored.last_used_at = timezone.now() - timedelta(days=7, minutes=1)
     stored.save()
 
     response = _streams_with(token)
 
     assert response.status_code == 401
-    assert "expired after 30 days unused" in response.json()["detail"]
+    assert "expired after 7 days unused" in response.json()["detail"]
+    assert stored.idle_expired(timezone.now())
 
 
 def test_a_token_never_used_counts_its_idle_days_from_when_it_was_issued(settings):
-    settings.MCN_API_TOKEN_IDLE_DAYS = 30
+    settings.MCN_API_TOKEN_IDLE_DAYS = 7
     token, stored = _issued(UserFactory())
-    ApiToken.objects.filter(pk=stored.pk).update(created_at=timezone.now() - timedelta(days=31))
+    ApiToken.objects.filter(pk=stored.pk).update(created_at=timezone.now() - timedelta(days=8))
 
     assert _streams_with(token).status_code == 401
 
 
 def test_using_a_token_keeps_it_alive(settings):
-    settings.MCN_API_TOKEN_IDLE_DAYS = 30
+    settings.MCN_API_TOKEN_IDLE_DAYS = 7
     token, stored = _issued(UserFactory())
     ApiToken.objects.filter(pk=stored.pk).update(
         created_at=timezone.now() - timedelta(days=90),
-        last_used_at=timezone.now() - timedelta(days=29),
+        last_used_at=timezone.now() - timedelta(days=6),
     )
 
     response = _streams_with(token)
