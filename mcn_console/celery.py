@@ -2,6 +2,7 @@ import os
 
 from celery import Celery
 from celery.fixups.django import DjangoFixup, DjangoWorkerFixup
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcn_console.settings")
 
@@ -20,18 +21,12 @@ class _WorkerFixup(DjangoWorkerFixup):
 
     def on_task_prerun(self, sender, **kwargs) -> None:
         if not getattr(sender.request, "is_eager", False):
-            self._connections_back_to_pool()
+            close_old_connections()
 
     def on_task_postrun(self, sender, **kwargs) -> None:
         if not getattr(sender.request, "is_eager", False):
-            self._connections_back_to_pool()
+            close_old_connections()
             self.close_cache()
-
-    @staticmethod
-    def _connections_back_to_pool() -> None:
-        from django.db import close_old_connections
-
-        close_old_connections()
 
 
 class _Fixup(DjangoFixup):
